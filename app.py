@@ -1,0 +1,175 @@
+"""The Starlette application (routes, middleware, lifespan, the GraphQL view) and the CLI.
+
+`uvicorn app:app` serves the default settings; `create_app(settings)` builds one for tests.
+"""
+
+import argparse
+import asyncio
+import gc
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from models.database import Database, create_database
+from resolvers.context import Context, build_context
+from schema.playground import playground_assets, playground_html
+from schema.root import create_schema
+from settings import Settings
+
+SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+
+
+class QuireGraphQL(GraphQL[Context, None]):
+    def __init__(self, *, settings: Settings, database: Database) -> None:
+        super().__init__(create_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+        self.settings = settings
+        self.database = database
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return build_context(settings=self.settings, database=self.database)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(playground_html())
+
+
+def _tune_garbage_collector() -> None:
+    """Big responses allocate many short-lived objects; the default GC thresholds make
+    collection dominate request CPU. Freeze what start-up allocated and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+async def healthz(_request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    database = create_database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if settings.gc_freeze:
+            _tune_garbage_collector()
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    graphql = QuireGraphQL(settings=settings, database=database)
+    application = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount("/playground", playground_assets(), name="playground"),
+        ],
+        lifespan=lifespan,
+    )
+    application.state.settings = settings
+    application.state.database = database
+    return application
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn app:app` looks the attribute up; building it lazily keeps imports side-effect free.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
+
+
+def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
+    uvicorn.run(
+        "app:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        proxy_headers=False,
+        server_header=False,
+        log_level="info",
+    )
+
+
+def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.migrations import upgrade
+
+    upgrade(settings.database_url, revision=arguments.revision)
+
+
+def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.seed import SeedSizes, seed_database
+
+    sizes = SeedSizes(
+        authors=arguments.authors,
+        readers=arguments.readers,
+        posts=arguments.posts,
+        comments=arguments.comments,
+        tags=arguments.tags,
+    )
+    created = asyncio.run(
+        seed_database(
+            settings.database_url,
+            sizes=sizes,
+            random_seed=arguments.random_seed,
+            reset=arguments.reset,
+            if_empty=arguments.if_empty,
+        )
+    )
+    print("seeded demo data" if created else "database already has posts; left unchanged")
+
+
+def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
+    from strawberry.printer import print_schema
+
+    Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quire", description="Quire GraphQL content API")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API (HOST, PORT, QUIRE_WORKERS)")
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head")
+    seed = commands.add_parser("seed", help="fill the database with demo data")
+    seed.add_argument("--authors", type=int, default=25)
+    seed.add_argument("--readers", type=int, default=100)
+    seed.add_argument("--posts", type=int, default=200)
+    seed.add_argument("--comments", type=int, default=2000)
+    seed.add_argument("--tags", type=int, default=30)
+    seed.add_argument("--random-seed", type=int, default=2026)
+    seed.add_argument("--reset", action="store_true", help="delete all content first")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing if posts exist")
+    export = commands.add_parser("export-schema", help="write the SDL to schema.graphql")
+    export.add_argument("--output", default=str(SCHEMA_FILE))
+    return parser
+
+
+COMMANDS = {
+    "serve": _serve,
+    "migrate": _migrate,
+    "seed": _seed,
+    "export-schema": _export_schema,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = _parser().parse_args(argv)
+    COMMANDS[arguments.command](Settings(), arguments)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

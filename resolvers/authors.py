@@ -1,0 +1,69 @@
+"""Reading authors: the public profile of users (never email or password hash)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement, Select
+
+from models.database import Database, fetch_all
+from models.tables import Post, User
+from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
+
+USERS = User.__table__.c  # type: ignore[attr-defined]
+POSTS = Post.__table__.c  # type: ignore[attr-defined]
+
+AUTHOR_COLUMNS = (
+    USERS.id,
+    USERS.username,
+    USERS.display_name,
+    USERS.bio,
+    USERS.avatar_url,
+)
+
+AUTHOR_SORT = Sort("username", USERS.username, USERS.id, str, False)
+
+
+def author_conditions(viewer: Viewer) -> list[ColumnElement[bool]]:
+    """Authors: active users who may write posts."""
+    roles = [role.value for role in AUTHOR_ROLES]
+    return [visible_users(viewer), USERS.role.in_(roles)]
+
+
+async def list_authors(
+    database: Database, *, viewer: Viewer, request: PageRequest
+) -> Page[Row[Any]]:
+    statement = paginate(
+        sa.select(*AUTHOR_COLUMNS).where(*author_conditions(viewer)),
+        sort=AUTHOR_SORT,
+        request=request,
+    )
+    rows = await fetch_all(database, statement)
+    return to_page(rows, sort=AUTHOR_SORT, request=request, items=list(rows))
+
+
+async def count_authors(database: Database, *, viewer: Viewer) -> int:
+    rows = await fetch_all(database, sa.select(sa.func.count()).where(*author_conditions(viewer)))
+    return int(rows[0][0])
+
+
+async def author_by_username(
+    database: Database, *, viewer: Viewer, username: str
+) -> Row[Any] | None:
+    statement = sa.select(*AUTHOR_COLUMNS).where(USERS.username == username, visible_users(viewer))
+    rows = await fetch_all(database, statement)
+    return rows[0] if rows else None
+
+
+def authors_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
+    return sa.select(*AUTHOR_COLUMNS).where(USERS.id.in_(ids), visible_users(viewer))
+
+
+def post_counts_statement(viewer: Viewer, author_ids: Sequence[int]) -> Select[Any]:
+    return (
+        sa.select(POSTS.author_id, sa.func.count())
+        .where(POSTS.author_id.in_(author_ids), visible_posts(viewer))
+        .group_by(POSTS.author_id)
+    )

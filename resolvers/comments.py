@@ -1,0 +1,64 @@
+"""Reading comments: top-level comments of posts, replies of comments, counts, lookups."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import Select
+
+from models.tables import Comment, Post
+from resolvers.visibility import Viewer, visible_comments, visible_posts
+from resolvers.pagination import Sort
+
+COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
+POSTS = Post.__table__.c  # type: ignore[attr-defined]
+
+COMMENT_COLUMNS = (
+    COMMENTS.id,
+    COMMENTS.post_id,
+    COMMENTS.author_id,
+    COMMENTS.parent_id,
+    COMMENTS.body,
+    COMMENTS.status,
+    COMMENTS.created_at,
+)
+
+# Conversations read oldest first.
+COMMENT_SORT = Sort("created", COMMENTS.created_at, COMMENTS.id, datetime, False)
+
+
+def top_level_comments_statement(viewer: Viewer) -> Select[Any]:
+    return sa.select(*COMMENT_COLUMNS).where(COMMENTS.parent_id.is_(None), visible_comments(viewer))
+
+
+def replies_statement(viewer: Viewer) -> Select[Any]:
+    return sa.select(*COMMENT_COLUMNS).where(visible_comments(viewer))
+
+
+def comments_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
+    """Direct lookups also check the post, so a comment on a hidden post stays hidden."""
+    visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
+    return sa.select(*COMMENT_COLUMNS).where(
+        COMMENTS.id.in_(ids), visible_comments(viewer), COMMENTS.post_id.in_(visible_post_ids)
+    )
+
+
+def comment_counts_statement(viewer: Viewer, post_ids: Sequence[int]) -> Select[Any]:
+    return (
+        sa.select(COMMENTS.post_id, sa.func.count())
+        .where(COMMENTS.post_id.in_(post_ids), visible_comments(viewer))
+        .group_by(COMMENTS.post_id)
+    )
+
+
+def reply_counts_statement(viewer: Viewer, comment_ids: Sequence[int]) -> Select[Any]:
+    return (
+        sa.select(COMMENTS.parent_id, sa.func.count())
+        .where(COMMENTS.parent_id.in_(comment_ids), visible_comments(viewer))
+        .group_by(COMMENTS.parent_id)
+    )
+
+
+def top_level_comment_counts_statement(viewer: Viewer, post_ids: Sequence[int]) -> Select[Any]:
+    return comment_counts_statement(viewer, post_ids).where(COMMENTS.parent_id.is_(None))

@@ -1,0 +1,51 @@
+"""Opaque keyset cursors: the sort key and id of a row, tagged with the order they belong to."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+from resolvers.errors import BadCursorError
+
+SortValue = datetime | str | int | float
+CursorKey = tuple[SortValue, int]
+
+_BAD_CURSOR = "The cursor is not valid for this connection and order; request the first page again."
+
+
+def encode_cursor(tag: str, key: CursorKey) -> str:
+    value, row_id = key
+    encoded = value.isoformat() if isinstance(value, datetime) else value
+    payload = json.dumps([tag, encoded, row_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, tag: str, value_type: type[SortValue]) -> CursorKey:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_tag, value, row_id = json.loads(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+        raise BadCursorError(_BAD_CURSOR) from error
+    if cursor_tag != tag or type(row_id) is not int:
+        raise BadCursorError(_BAD_CURSOR)
+    return _decode_value(value, value_type), row_id
+
+
+def _decode_value(value: Any, value_type: type[SortValue]) -> SortValue:
+    if value_type is datetime:
+        if not isinstance(value, str):
+            raise BadCursorError(_BAD_CURSOR)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise BadCursorError(_BAD_CURSOR) from error
+        if parsed.tzinfo is None:
+            raise BadCursorError(_BAD_CURSOR)
+        return parsed
+    if value_type is float and type(value) in (int, float):
+        return float(value)
+    if type(value) is not value_type:
+        raise BadCursorError(_BAD_CURSOR)
+    assert isinstance(value, (str, int, float))
+    return value

@@ -1,0 +1,22 @@
+"""Refusals clients can act on: each carries a stable `extensions.code`."""
+
+from typing import Any, ClassVar
+
+
+class QuireError(Exception):
+    """An expected error: its message and extensions reach the client unmasked."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, Any] = {"code": self.code, **extensions}
+
+
+class BadUserInputError(QuireError):
+    code = "BAD_USER_INPUT"
+
+
+class BadCursorError(QuireError):
+    code = "BAD_CURSOR"

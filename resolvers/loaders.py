@@ -1,0 +1,181 @@
+"""Per-request dataloaders: every relation is fetched in batches, one statement per batch.
+
+Loaders are built for one viewer inside one request, so their caches never serve a row to a
+viewer who may not see it, and they die with the request.
+"""
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from aiodataloader import DataLoader
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement, Select
+
+from models.database import Database, fetch_all
+from resolvers import authors, comments, posts, tags
+from resolvers.pagination import Page, PageRequest, Sort, paginate_per_parent, to_page
+from resolvers.visibility import Viewer, visible_posts
+
+Rows = Sequence[Row[Any]]
+PostPageKey = tuple[int, posts.PostOrderField, bool, PageRequest]
+CommentPageKey = tuple[int, PageRequest]
+
+
+def _by_id(
+    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
+) -> DataLoader[int, Row[Any] | None]:
+    async def load(ids: list[int]) -> list[Row[Any] | None]:
+        found = {row.id: row for row in await fetch_all(database, statement(ids))}
+        return [found.get(row_id) for row_id in ids]
+
+    return DataLoader(load)
+
+
+def _counts(
+    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
+) -> DataLoader[int, int]:
+    async def load(ids: list[int]) -> list[int]:
+        counts = dict(tuple(row) for row in await fetch_all(database, statement(ids)))
+        return [counts.get(row_id, 0) for row_id in ids]
+
+    return DataLoader(load)
+
+
+def _groups(
+    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
+) -> DataLoader[int, list[Row[Any]]]:
+    """Rows grouped by their first column (the parent id), in statement order."""
+
+    async def load(ids: list[int]) -> list[list[Row[Any]]]:
+        grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
+        for row in await fetch_all(database, statement(ids)):
+            grouped[row[0]].append(row)
+        return [grouped.get(row_id, []) for row_id in ids]
+
+    return DataLoader(load)
+
+
+async def _pages_per_parent(
+    database: Database,
+    *,
+    base: Select[Any],
+    parent: ColumnElement[int],
+    sort: Sort,
+    request: PageRequest,
+    parent_ids: list[int],
+) -> dict[int, Page[Row[Any]]]:
+    statement = paginate_per_parent(
+        base.where(parent.in_(parent_ids)), parent=parent, sort=sort, request=request
+    )
+    grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
+    for row in await fetch_all(database, statement):
+        grouped[row.parent_id_].append(row)
+    return {
+        parent_id: to_page(
+            grouped.get(parent_id, []),
+            sort=sort,
+            request=request,
+            items=list(grouped.get(parent_id, [])),
+        )
+        for parent_id in parent_ids
+    }
+
+
+def _grouped_by_arguments(keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
+    """Nested pages with the same arguments share one statement: group parent ids by them."""
+    groups: defaultdict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for parent_id, *arguments in keys:
+        groups[tuple(arguments)].append(parent_id)
+    return groups
+
+
+def _comment_pages(
+    database: Database, *, base: Select[Any], parent: ColumnElement[int]
+) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
+    async def load(keys: list[CommentPageKey]) -> list[Page[Row[Any]]]:
+        pages: dict[CommentPageKey, Page[Row[Any]]] = {}
+        for (request,), parent_ids in _grouped_by_arguments(list(keys)).items():
+            found = await _pages_per_parent(
+                database,
+                base=base,
+                parent=parent,
+                sort=comments.COMMENT_SORT,
+                request=request,
+                parent_ids=parent_ids,
+            )
+            pages.update(((parent_id, request), page) for parent_id, page in found.items())
+        return [pages[key] for key in keys]
+
+    return DataLoader(load)
+
+
+def _post_pages(
+    database: Database, *, viewer: Viewer, base: Select[Any], parent: ColumnElement[int]
+) -> DataLoader[PostPageKey, Page[Row[Any]]]:
+    async def load(keys: list[PostPageKey]) -> list[Page[Row[Any]]]:
+        pages: dict[PostPageKey, Page[Row[Any]]] = {}
+        for (field, descending, request), ids in _grouped_by_arguments(list(keys)).items():
+            sort = posts.post_sort(viewer, field=field, descending=descending)
+            found = await _pages_per_parent(
+                database, base=base, parent=parent, sort=sort, request=request, parent_ids=ids
+            )
+            pages.update(
+                ((parent_id, field, descending, request), page) for parent_id, page in found.items()
+            )
+        return [pages[key] for key in keys]
+
+    return DataLoader(load)
+
+
+class Loaders:
+    """Every loader of one request, for one viewer."""
+
+    def __init__(self, *, database: Database, viewer: Viewer) -> None:
+        visible_post_rows = sa.select(*posts.POST_COLUMNS).where(visible_posts(viewer))
+        self.author_by_id = _by_id(
+            database, lambda ids: authors.authors_by_ids_statement(viewer, ids)
+        )
+        self.post_by_id = _by_id(database, lambda ids: posts.posts_by_ids_statement(viewer, ids))
+        self.comment_by_id = _by_id(
+            database, lambda ids: comments.comments_by_ids_statement(viewer, ids)
+        )
+        self.tag_by_id = _by_id(database, tags.tags_by_ids_statement)
+        self.tags_by_post_id = _groups(database, tags.tags_of_posts_statement)
+        self.comment_count_by_post_id = _counts(
+            database, lambda ids: comments.comment_counts_statement(viewer, ids)
+        )
+        self.top_level_comment_count_by_post_id = _counts(
+            database, lambda ids: comments.top_level_comment_counts_statement(viewer, ids)
+        )
+        self.reply_count_by_comment_id = _counts(
+            database, lambda ids: comments.reply_counts_statement(viewer, ids)
+        )
+        self.post_count_by_author_id = _counts(
+            database, lambda ids: authors.post_counts_statement(viewer, ids)
+        )
+        self.post_count_by_tag_id = _counts(
+            database, lambda ids: tags.post_counts_statement(viewer, ids)
+        )
+        self.comment_page_by_post_id = _comment_pages(
+            database,
+            base=comments.top_level_comments_statement(viewer),
+            parent=comments.COMMENTS.post_id,
+        )
+        self.reply_page_by_comment_id = _comment_pages(
+            database,
+            base=comments.replies_statement(viewer),
+            parent=comments.COMMENTS.parent_id,
+        )
+        self.post_page_by_author_id = _post_pages(
+            database, viewer=viewer, base=visible_post_rows, parent=posts.POSTS.author_id
+        )
+        self.post_page_by_tag_id = _post_pages(
+            database,
+            viewer=viewer,
+            base=visible_post_rows.join(
+                tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id
+            ),
+            parent=tags.POST_TAGS.tag_id,
+        )

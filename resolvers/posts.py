@@ -1,0 +1,154 @@
+"""Reading posts: lists with filters and orders, lookups, counts and full-text search."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement, Select
+
+from models.database import Database, fetch_all
+from models.tables import Comment, Post, PostStatus, PostTag, Tag, User
+from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.visibility import Viewer, visible_comments, visible_posts
+
+POSTS = Post.__table__.c  # type: ignore[attr-defined]
+COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
+POST_TAGS = PostTag.__table__.c  # type: ignore[attr-defined]
+TAGS = Tag.__table__.c  # type: ignore[attr-defined]
+USERS = User.__table__.c  # type: ignore[attr-defined]
+
+POST_COLUMNS = (
+    POSTS.id,
+    POSTS.author_id,
+    POSTS.title,
+    POSTS.slug,
+    POSTS.excerpt,
+    POSTS.body,
+    POSTS.status,
+    POSTS.published_at,
+    POSTS.updated_at,
+)
+
+
+class PostOrderField(StrEnum):
+    PUBLISHED_AT = "PUBLISHED_AT"
+    TITLE = "TITLE"
+    COMMENT_COUNT = "COMMENT_COUNT"
+
+
+def comment_count_expression(viewer: Viewer) -> ColumnElement[int]:
+    return (
+        sa.select(sa.func.count())
+        .where(COMMENTS.post_id == POSTS.id, visible_comments(viewer))
+        .scalar_subquery()
+    )
+
+
+def post_sort(viewer: Viewer, *, field: PostOrderField, descending: bool) -> Sort:
+    if field is PostOrderField.TITLE:
+        return Sort("title", POSTS.title, POSTS.id, str, descending)
+    if field is PostOrderField.COMMENT_COUNT:
+        return Sort("comments", comment_count_expression(viewer), POSTS.id, int, descending)
+    return Sort("published", POSTS.published_at, POSTS.id, datetime, descending)
+
+
+def post_conditions(
+    viewer: Viewer,
+    *,
+    status: PostStatus | None = None,
+    author_username: str | None = None,
+    tag_slug: str | None = None,
+    published_before: datetime | None = None,
+    published_after: datetime | None = None,
+) -> list[ColumnElement[bool]]:
+    conditions = [visible_posts(viewer)]
+    if status is not None:
+        conditions.append(POSTS.status == status.value)
+    if author_username is not None:
+        author_ids = sa.select(USERS.id).where(USERS.username == author_username)
+        conditions.append(POSTS.author_id.in_(author_ids))
+    if tag_slug is not None:
+        tagged = (
+            sa.select(POST_TAGS.post_id)
+            .join(Tag.__table__, TAGS.id == POST_TAGS.tag_id)  # type: ignore[attr-defined]
+            .where(TAGS.slug == tag_slug)
+        )
+        conditions.append(POSTS.id.in_(tagged))
+    if published_before is not None:
+        conditions.append(POSTS.published_at < published_before)
+    if published_after is not None:
+        conditions.append(POSTS.published_at > published_after)
+    return conditions
+
+
+async def list_posts(
+    database: Database,
+    *,
+    conditions: list[ColumnElement[bool]],
+    sort: Sort,
+    request: PageRequest,
+) -> Page[Row[Any]]:
+    statement = paginate(sa.select(*POST_COLUMNS).where(*conditions), sort=sort, request=request)
+    rows = await fetch_all(database, statement)
+    return to_page(rows, sort=sort, request=request, items=list(rows))
+
+
+async def count_posts(database: Database, *, conditions: list[ColumnElement[bool]]) -> int:
+    rows = await fetch_all(database, sa.select(sa.func.count()).where(*conditions))
+    return int(rows[0][0])
+
+
+async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
+    statement = sa.select(*POST_COLUMNS).where(POSTS.slug == slug, visible_posts(viewer))
+    rows = await fetch_all(database, statement)
+    return rows[0] if rows else None
+
+
+def posts_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
+    return sa.select(*POST_COLUMNS).where(POSTS.id.in_(ids), visible_posts(viewer))
+
+
+def search_sort(database: Database, query: str) -> tuple[Sort, Select[Any]]:
+    """Relevance order (best first, then newest id) and the statement that matches the query."""
+    if database.is_sqlite:
+        fts = sa.table("posts_fts", sa.column("rowid"))
+        # bm25 is lower for better matches; negate it so that higher is better on both databases.
+        rank = -sa.func.bm25(sa.literal_column("posts_fts"), 10.0, 1.0)
+        matched = (
+            sa.select(*POST_COLUMNS)
+            .join(fts, fts.c.rowid == POSTS.id)
+            .where(sa.literal_column("posts_fts").op("MATCH")(sqlite_match_expression(query)))
+        )
+    else:
+        vector = sa.literal_column("posts.search_vector")
+        tsquery = sa.func.websearch_to_tsquery(sa.literal("english"), query)
+        rank = sa.cast(sa.func.ts_rank_cd(vector, tsquery), sa.Float)
+        matched = sa.select(*POST_COLUMNS).where(vector.op("@@")(tsquery))
+    return Sort("rank", rank, POSTS.id, float, True), matched
+
+
+def sqlite_match_expression(query: str) -> str:
+    """Each word as a quoted FTS5 string, all required: user text never becomes FTS syntax."""
+    words = ["".join(ch for ch in word if ch.isalnum()) for word in query.split()]
+    return " ".join(f'"{word}"' for word in words if word) or '""'
+
+
+async def search_posts(
+    database: Database, *, viewer: Viewer, query: str, request: PageRequest
+) -> Page[Row[Any]]:
+    sort, matched = search_sort(database, query)
+    statement = paginate(matched.where(visible_posts(viewer)), sort=sort, request=request)
+    rows = await fetch_all(database, statement)
+    return to_page(rows, sort=sort, request=request, items=list(rows))
+
+
+async def count_search(database: Database, *, viewer: Viewer, query: str) -> int:
+    _, matched = search_sort(database, query)
+    counted = sa.select(sa.func.count()).select_from(
+        matched.where(visible_posts(viewer)).subquery()
+    )
+    rows = await fetch_all(database, counted)
+    return int(rows[0][0])

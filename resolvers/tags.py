@@ -1,0 +1,60 @@
+"""Reading tags: the list, lookups, the tags of posts and the post counts of tags."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import Select
+
+from models.database import Database, fetch_all
+from models.tables import Post, PostTag, Tag
+from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.visibility import Viewer, visible_posts
+
+TAGS = Tag.__table__.c  # type: ignore[attr-defined]
+POST_TAGS = PostTag.__table__.c  # type: ignore[attr-defined]
+POSTS = Post.__table__.c  # type: ignore[attr-defined]
+POST_TAGS_TABLE = PostTag.__table__  # type: ignore[attr-defined]
+POST_TAG_JOIN = POST_TAGS_TABLE.join(Tag.__table__, TAGS.id == POST_TAGS.tag_id)  # type: ignore[attr-defined]
+
+TAG_COLUMNS = (TAGS.id, TAGS.name, TAGS.slug)
+TAG_SORT = Sort("name", TAGS.name, TAGS.id, str, False)
+
+
+async def list_tags(database: Database, *, request: PageRequest) -> Page[Row[Any]]:
+    statement = paginate(sa.select(*TAG_COLUMNS), sort=TAG_SORT, request=request)
+    rows = await fetch_all(database, statement)
+    return to_page(rows, sort=TAG_SORT, request=request, items=list(rows))
+
+
+async def count_tags(database: Database) -> int:
+    rows = await fetch_all(database, sa.select(sa.func.count()).select_from(Tag.__table__))  # type: ignore[attr-defined]
+    return int(rows[0][0])
+
+
+async def tag_by_slug(database: Database, *, slug: str) -> Row[Any] | None:
+    rows = await fetch_all(database, sa.select(*TAG_COLUMNS).where(TAGS.slug == slug))
+    return rows[0] if rows else None
+
+
+def tags_by_ids_statement(ids: Sequence[int]) -> Select[Any]:
+    return sa.select(*TAG_COLUMNS).where(TAGS.id.in_(ids))
+
+
+def tags_of_posts_statement(post_ids: Sequence[int]) -> Select[Any]:
+    return (
+        sa.select(POST_TAGS.post_id, *TAG_COLUMNS)
+        .select_from(POST_TAG_JOIN)
+        .where(POST_TAGS.post_id.in_(post_ids))
+        .order_by(POST_TAGS.post_id, TAGS.name)
+    )
+
+
+def post_counts_statement(viewer: Viewer, tag_ids: Sequence[int]) -> Select[Any]:
+    return (
+        sa.select(POST_TAGS.tag_id, sa.func.count())
+        .select_from(PostTag.__table__.join(Post.__table__, POSTS.id == POST_TAGS.post_id))  # type: ignore[attr-defined]
+        .where(POST_TAGS.tag_id.in_(tag_ids), visible_posts(viewer))
+        .group_by(POST_TAGS.tag_id)
+    )

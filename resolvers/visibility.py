@@ -1,0 +1,49 @@
+"""Who may see what: the one place that turns a viewer into SQL conditions.
+
+Every list, lookup, count and nested connection filters through these functions, so that a
+row hidden from a viewer is hidden everywhere alike.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement
+
+from models.columns import utc_now
+from models.tables import Comment, CommentStatus, Post, PostStatus, Role, User
+
+_POSTS = Post.__table__.c  # type: ignore[attr-defined]
+_COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
+_USERS = User.__table__.c  # type: ignore[attr-defined]
+
+AUTHOR_ROLES = (Role.AUTHOR, Role.EDITOR, Role.ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The caller of one request. Anonymous until accounts exist."""
+
+    user_id: int | None = None
+    role: Role | None = None
+    now: datetime | None = None
+
+    @property
+    def clock(self) -> datetime:
+        return self.now or utc_now()
+
+
+ANONYMOUS = Viewer()
+
+
+def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
+    """Published posts whose publication time has come."""
+    return sa.and_(_POSTS.status == PostStatus.PUBLISHED.value, _POSTS.published_at <= viewer.clock)
+
+
+def visible_comments(viewer: Viewer) -> ColumnElement[bool]:
+    return _COMMENTS.status == CommentStatus.APPROVED.value
+
+
+def visible_users(viewer: Viewer) -> ColumnElement[bool]:
+    return _USERS.is_active.is_(True)

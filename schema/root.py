@@ -1,0 +1,192 @@
+"""The root Query and the executable schema."""
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import relay
+from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+
+from resolvers import authors, posts, tags
+from resolvers.context import Info
+from resolvers.errors import BadUserInputError, QuireError
+from resolvers.pagination import Page
+from schema.connections import Connection, connection_from_page
+from schema.inputs import PostFilter, PostOrder
+from schema.types import Author, Comment, Post, Tag, post_sort, request_page
+
+NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
+MAX_NODES = 100
+
+
+def _post_conditions(info: Info, filter: PostFilter | None) -> list[Any]:
+    filter = filter or PostFilter()
+    return posts.post_conditions(
+        info.context.viewer,
+        status=filter.status,
+        author_username=filter.author_username,
+        tag_slug=filter.tag_slug,
+        published_before=filter.published_before,
+        published_after=filter.published_after,
+    )
+
+
+def _parse_global_id(value: str) -> tuple[Any, int]:
+    try:
+        global_id = relay.GlobalID.from_id(value)
+        node_type = NODE_TYPES[global_id.type_name]
+        return node_type, int(global_id.node_id)
+    except (KeyError, ValueError) as error:
+        raise BadUserInputError(f"{value!r} is not a Quire node ID.", argument="id") from error
+
+
+async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
+    parsed = [_parse_global_id(value) for value in ids]
+    results: list[relay.Node | None] = []
+    for node_type, node_id in parsed:
+        found = await node_type.resolve_nodes(info=info, node_ids=[str(node_id)])
+        results.append(found[0])
+    return results
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Fetches any object by its global ID (Relay).")
+    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+        return (await _resolve_nodes(info, [id]))[0]
+
+    @strawberry.field(description="Fetches objects by global IDs, in order; null where hidden.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[relay.Node | None]:
+        if len(ids) > MAX_NODES:
+            raise BadUserInputError(
+                f"ids may hold at most {MAX_NODES} IDs.", argument="ids", limit=MAX_NODES
+            )
+        return await _resolve_nodes(info, list(ids))
+
+    @strawberry.field(description="Published posts, newest first unless ordered otherwise.")
+    async def posts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: PostFilter | None = None,
+        order_by: PostOrder | None = None,
+    ) -> Connection[Post]:
+        sort = post_sort(info, order_by)
+        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
+        conditions = _post_conditions(info, filter)
+        database = info.context.database
+        page = await posts.list_posts(database, conditions=conditions, sort=sort, request=request)
+        return connection_from_page(
+            page,
+            to_node=Post.from_row,
+            counter=lambda: posts.count_posts(database, conditions=conditions),
+        )
+
+    @strawberry.field(description="One post by global ID or by slug (pass exactly one).")
+    async def post(
+        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+    ) -> Post | None:
+        if (id is None) == (slug is None):
+            raise BadUserInputError("Pass exactly one of id and slug.")
+        if slug is not None:
+            row = await posts.post_by_slug(
+                info.context.database, viewer=info.context.viewer, slug=slug
+            )
+            return None if row is None else Post.from_row(row)
+        assert id is not None
+        node_type, node_id = _parse_global_id(id)
+        if node_type is not Post:
+            return None
+        row = await info.context.loaders.post_by_id.load(node_id)
+        return None if row is None else Post.from_row(row)
+
+    @strawberry.field(description="People who write posts, by username.")
+    async def authors(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Author]:
+        sort = authors.AUTHOR_SORT
+        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
+        database, viewer = info.context.database, info.context.viewer
+        page = await authors.list_authors(database, viewer=viewer, request=request)
+        return connection_from_page(
+            page,
+            to_node=Author.from_row,
+            counter=lambda: authors.count_authors(database, viewer=viewer),
+        )
+
+    @strawberry.field
+    async def author(self, info: Info, username: str) -> Author | None:
+        row = await authors.author_by_username(
+            info.context.database, viewer=info.context.viewer, username=username
+        )
+        return None if row is None else Author.from_row(row)
+
+    @strawberry.field(description="All tags, by name.")
+    async def tags(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Tag]:
+        sort = tags.TAG_SORT
+        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
+        database = info.context.database
+        page = await tags.list_tags(database, request=request)
+        return connection_from_page(
+            page, to_node=Tag.from_row, counter=lambda: tags.count_tags(database)
+        )
+
+    @strawberry.field
+    async def tag(self, info: Info, slug: str) -> Tag | None:
+        row = await tags.tag_by_slug(info.context.database, slug=slug)
+        return None if row is None else Tag.from_row(row)
+
+    @strawberry.field(description="Full-text search over post titles and bodies, best first.")
+    async def search(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Post]:
+        if not any(character.isalnum() for character in query):
+            raise BadUserInputError("query must contain at least one word.", argument="query")
+        database, viewer = info.context.database, info.context.viewer
+        sort = posts.search_sort(database, query)[0]
+        request = request_page(info, sort=sort, first=first, after=after, last=None, before=None)
+        page: Page[Any] = await posts.search_posts(
+            database, viewer=viewer, query=query, request=request
+        )
+        return connection_from_page(
+            page,
+            to_node=Post.from_row,
+            counter=lambda: posts.count_search(database, viewer=viewer, query=query),
+        )
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    """Show clients our own refusals and GraphQL's syntax/validation errors; mask the rest."""
+    original = error.original_error
+    return original is None or isinstance(original, QuireError)
+
+
+def create_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        types=[Post, Author, Comment, Tag],
+        extensions=[
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            lambda: MaskErrors(should_mask_error=lambda error: not _is_expected(error)),
+        ],
+    )

@@ -1,0 +1,50 @@
+"""The one settings object: every knob Quire has, read from the environment once."""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QUIRE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./quire.db",
+        validation_alias=AliasChoices("DATABASE_URL", "QUIRE_DATABASE_URL"),
+    )
+    database_pool_size: int = Field(default=40, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    database_echo: bool = False
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "QUIRE_REDIS_URL")
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "QUIRE_HOST"))
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")
+    )
+    workers: int = Field(default=1, ge=1, le=64)
+    secret_key: str = DEFAULT_SECRET_KEY
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    graphiql: bool = True
+    gc_freeze: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
