@@ -17,10 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
 from models.database import create_unpooled_engine
-from models.tables import Comment, CommentStatus, Post, PostStatus, PostTag, Role, Tag, User
+from models.tables import (
+    CommentStatus,
+    PostStatus,
+    Role,
+    comments_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
 
 BATCH_ROWS = 2_000
-TABLES = [PostTag.__table__, Comment.__table__, Post.__table__, Tag.__table__, User.__table__]  # type: ignore[attr-defined]
+TABLES = [post_tags_table, comments_table, posts_table, tags_table, users_table]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +126,7 @@ class DemoData:
         return "\n\n".join(parts)
 
     def post_tags(self, tag_count: int) -> list[dict[str, Any]]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for post_id in range(1, self.sizes.posts + 1):
             chosen = self.random.sample(
                 range(1, tag_count + 1), k=min(tag_count, self.random.randint(1, 4))
@@ -188,7 +197,8 @@ async def _reset_sequences(connection: AsyncConnection) -> None:
 
 
 async def _has_posts(connection: AsyncConnection) -> bool:
-    count = await connection.scalar(sa.select(sa.func.count()).select_from(Post.__table__))  # type: ignore[attr-defined]
+    posts: sa.Table = posts_table
+    count = await connection.scalar(sa.select(sa.func.count()).select_from(posts))
     return bool(count)
 
 
@@ -216,11 +226,11 @@ async def seed_database(
                     )
                 for table in TABLES:
                     await connection.execute(sa.delete(table))
-            await _insert(connection, User.__table__, users)  # type: ignore[attr-defined]
-            await _insert(connection, Tag.__table__, tags)  # type: ignore[attr-defined]
-            await _insert(connection, Post.__table__, posts)  # type: ignore[attr-defined]
-            await _insert(connection, PostTag.__table__, post_tags)  # type: ignore[attr-defined]
-            await _insert(connection, Comment.__table__, comments)  # type: ignore[attr-defined]
+            await _insert(connection, users_table, users)
+            await _insert(connection, tags_table, tags)
+            await _insert(connection, posts_table, posts)
+            await _insert(connection, post_tags_table, post_tags)
+            await _insert(connection, comments_table, comments)
             await _reset_sequences(connection)
     finally:
         await engine.dispose()

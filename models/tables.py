@@ -1,5 +1,6 @@
 """Every table, imported in one place so that SQLModel.metadata is complete (Alembic, tests)."""
 
+import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 from models.comment import Comment, CommentStatus
@@ -8,6 +9,13 @@ from models.tag import PostTag, Tag
 from models.user import Role, User
 
 metadata = SQLModel.metadata
+
+# Typed handles on the Core tables: reads select columns, not ORM entities.
+users_table: sa.Table = User.__table__  # type: ignore[attr-defined]
+posts_table: sa.Table = Post.__table__  # type: ignore[attr-defined]
+tags_table: sa.Table = Tag.__table__  # type: ignore[attr-defined]
+post_tags_table: sa.Table = PostTag.__table__  # type: ignore[attr-defined]
+comments_table: sa.Table = Comment.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Comment",
@@ -18,5 +26,10 @@ __all__ = [
     "Role",
     "Tag",
     "User",
+    "comments_table",
     "metadata",
+    "post_tags_table",
+    "posts_table",
+    "tags_table",
+    "users_table",
 ]

@@ -8,12 +8,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
-from models.tables import Post, User
+from models.tables import posts_table, users_table
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
 
-USERS = User.__table__.c  # type: ignore[attr-defined]
-POSTS = Post.__table__.c  # type: ignore[attr-defined]
+USERS = users_table.c
+POSTS = posts_table.c
 
 AUTHOR_COLUMNS = (
     USERS.id,

@@ -7,12 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
-from models.tables import Comment, Post
-from resolvers.visibility import Viewer, visible_comments, visible_posts
+from models.tables import comments_table, posts_table
 from resolvers.pagination import Sort
+from resolvers.visibility import Viewer, visible_comments, visible_posts
 
-COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
-POSTS = Post.__table__.c  # type: ignore[attr-defined]
+COMMENTS = comments_table.c
+POSTS = posts_table.c
 
 COMMENT_COLUMNS = (
     COMMENTS.id,

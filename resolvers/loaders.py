@@ -5,8 +5,8 @@ viewer who may not see it, and they die with the request.
 """
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader

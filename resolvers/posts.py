@@ -10,15 +10,22 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
-from models.tables import Comment, Post, PostStatus, PostTag, Tag, User
+from models.tables import (
+    PostStatus,
+    comments_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
-POSTS = Post.__table__.c  # type: ignore[attr-defined]
-COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
-POST_TAGS = PostTag.__table__.c  # type: ignore[attr-defined]
-TAGS = Tag.__table__.c  # type: ignore[attr-defined]
-USERS = User.__table__.c  # type: ignore[attr-defined]
+POSTS = posts_table.c
+COMMENTS = comments_table.c
+POST_TAGS = post_tags_table.c
+TAGS = tags_table.c
+USERS = users_table.c
 
 POST_COLUMNS = (
     POSTS.id,
@@ -73,7 +80,7 @@ def post_conditions(
     if tag_slug is not None:
         tagged = (
             sa.select(POST_TAGS.post_id)
-            .join(Tag.__table__, TAGS.id == POST_TAGS.tag_id)  # type: ignore[attr-defined]
+            .join(tags_table, TAGS.id == POST_TAGS.tag_id)
             .where(TAGS.slug == tag_slug)
         )
         conditions.append(POSTS.id.in_(tagged))
@@ -116,15 +123,17 @@ def search_sort(database: Database, query: str) -> tuple[Sort, Select[Any]]:
     if database.is_sqlite:
         fts = sa.table("posts_fts", sa.column("rowid"))
         # bm25 is lower for better matches; negate it so that higher is better on both databases.
-        rank = -sa.func.bm25(sa.literal_column("posts_fts"), 10.0, 1.0)
+        rank: ColumnElement[float] = -sa.func.bm25(sa.literal_column("posts_fts"), 10.0, 1.0)
         matched = (
             sa.select(*POST_COLUMNS)
             .join(fts, fts.c.rowid == POSTS.id)
             .where(sa.literal_column("posts_fts").op("MATCH")(sqlite_match_expression(query)))
         )
     else:
-        vector = sa.literal_column("posts.search_vector")
-        tsquery = sa.func.websearch_to_tsquery(sa.literal("english"), query)
+        vector: ColumnElement[Any] = sa.literal_column("posts.search_vector")
+        tsquery = sa.func.websearch_to_tsquery(
+            sa.literal_column("'english'::regconfig"), sa.cast(query, sa.Text)
+        )
         rank = sa.cast(sa.func.ts_rank_cd(vector, tsquery), sa.Float)
         matched = sa.select(*POST_COLUMNS).where(vector.op("@@")(tsquery))
     return Sort("rank", rank, POSTS.id, float, True), matched

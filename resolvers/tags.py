@@ -8,15 +8,15 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import Select
 
 from models.database import Database, fetch_all
-from models.tables import Post, PostTag, Tag
+from models.tables import post_tags_table, posts_table, tags_table
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import Viewer, visible_posts
 
-TAGS = Tag.__table__.c  # type: ignore[attr-defined]
-POST_TAGS = PostTag.__table__.c  # type: ignore[attr-defined]
-POSTS = Post.__table__.c  # type: ignore[attr-defined]
-POST_TAGS_TABLE = PostTag.__table__  # type: ignore[attr-defined]
-POST_TAG_JOIN = POST_TAGS_TABLE.join(Tag.__table__, TAGS.id == POST_TAGS.tag_id)  # type: ignore[attr-defined]
+TAGS = tags_table.c
+POST_TAGS = post_tags_table.c
+POSTS = posts_table.c
+POST_TAGS_TABLE = post_tags_table
+POST_TAG_JOIN = POST_TAGS_TABLE.join(tags_table, TAGS.id == POST_TAGS.tag_id)
 
 TAG_COLUMNS = (TAGS.id, TAGS.name, TAGS.slug)
 TAG_SORT = Sort("name", TAGS.name, TAGS.id, str, False)
@@ -29,7 +29,7 @@ async def list_tags(database: Database, *, request: PageRequest) -> Page[Row[Any
 
 
 async def count_tags(database: Database) -> int:
-    rows = await fetch_all(database, sa.select(sa.func.count()).select_from(Tag.__table__))  # type: ignore[attr-defined]
+    rows = await fetch_all(database, sa.select(sa.func.count()).select_from(tags_table))
     return int(rows[0][0])
 
 
@@ -54,7 +54,7 @@ def tags_of_posts_statement(post_ids: Sequence[int]) -> Select[Any]:
 def post_counts_statement(viewer: Viewer, tag_ids: Sequence[int]) -> Select[Any]:
     return (
         sa.select(POST_TAGS.tag_id, sa.func.count())
-        .select_from(PostTag.__table__.join(Post.__table__, POSTS.id == POST_TAGS.post_id))  # type: ignore[attr-defined]
+        .select_from(post_tags_table.join(posts_table, POSTS.id == POST_TAGS.post_id))
         .where(POST_TAGS.tag_id.in_(tag_ids), visible_posts(viewer))
         .group_by(POST_TAGS.tag_id)
     )

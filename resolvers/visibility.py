@@ -11,11 +11,18 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
 from models.columns import utc_now
-from models.tables import Comment, CommentStatus, Post, PostStatus, Role, User
+from models.tables import (
+    CommentStatus,
+    PostStatus,
+    Role,
+    comments_table,
+    posts_table,
+    users_table,
+)
 
-_POSTS = Post.__table__.c  # type: ignore[attr-defined]
-_COMMENTS = Comment.__table__.c  # type: ignore[attr-defined]
-_USERS = User.__table__.c  # type: ignore[attr-defined]
+_POSTS = posts_table.c
+_COMMENTS = comments_table.c
+_USERS = users_table.c
 
 AUTHOR_ROLES = (Role.AUTHOR, Role.EDITOR, Role.ADMIN)
 
@@ -42,8 +49,10 @@ def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
 
 
 def visible_comments(viewer: Viewer) -> ColumnElement[bool]:
-    return _COMMENTS.status == CommentStatus.APPROVED.value
+    condition: ColumnElement[bool] = _COMMENTS.status == CommentStatus.APPROVED.value
+    return condition
 
 
 def visible_users(viewer: Viewer) -> ColumnElement[bool]:
-    return _USERS.is_active.is_(True)
+    condition: ColumnElement[bool] = _USERS.is_active.is_(True)
+    return condition

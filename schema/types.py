@@ -8,12 +8,12 @@ import strawberry
 from sqlalchemy.engine import Row
 from strawberry import relay
 
+from models.tables import CommentStatus, PostStatus
 from resolvers import comments, markdown, posts
 from resolvers.context import Info
 from resolvers.pagination import PageRequest, Sort, page_request
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostOrder
-from models.tables import CommentStatus, PostStatus
 
 
 def request_page(

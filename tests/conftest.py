@@ -1,0 +1,132 @@
+"""Fixtures: every test runs on SQLite and on PostgreSQL, each a fresh migrated database.
+
+A backend's database is created and migrated once per run and emptied before each test.
+PostgreSQL is skipped when unreachable on a developer machine, and fails the run on CI.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from app import create_app
+from models.database import Database
+from models.migrations import upgrade
+from settings import Settings
+
+POSTGRES_ADMIN_DSN = os.environ.get(
+    "QUIRE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TABLES_IN_DELETE_ORDER = ("post_tags", "comments", "posts", "tags", "users")
+ON_CI = os.environ.get("CI") == "true"
+
+
+async def _postgres(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _run(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = Path(tmp_path_factory.mktemp("sqlite")) / "quire-test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    name = f"quire_test_{uuid.uuid4().hex[:12]}"
+    try:
+        _run(_postgres(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        if ON_CI:
+            pytest.fail(f"PostgreSQL is required on CI and unreachable: {error}")
+        pytest.skip(f"PostgreSQL unreachable ({error}); set QUIRE_TEST_POSTGRES_DSN")
+    admin = sa.engine.make_url(POSTGRES_ADMIN_DSN)
+    url = str(
+        admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+            hide_password=False
+        )
+    )
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        _run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        database_pool_size=5,
+        gc_freeze=False,
+        _env_file=None,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    yield application
+    await application.state.database.dispose()
+
+
+@pytest.fixture
+async def database(app: Any) -> Database:
+    database: Database = app.state.database
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for table in TABLES_IN_DELETE_ORDER:
+                await connection.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608
+        else:
+            tables = ", ".join(TABLES_IN_DELETE_ORDER)
+            await connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return database
+
+
+@pytest.fixture
+async def client(app: Any, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+        yield client
+
+
+class StatementLog:
+    """SQL statements sent to the database, counted with a SQLAlchemy event hook."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("PRAGMA", "BEGIN", "COMMIT", "ROLLBACK")):
+            self.statements.append(statement)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def statements(database: Database) -> Iterator[StatementLog]:
+    log = StatementLog()
+    engine: Engine = database.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", log)
+    yield log
+    sa.event.remove(engine, "before_cursor_execute", log)
