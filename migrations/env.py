@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 
 import models.tables
 from models.database import create_unpooled_engine
+from models.migrations import include_object
 from settings import Settings
 
 target_metadata = models.tables.metadata
@@ -23,6 +24,7 @@ def _run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

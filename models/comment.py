@@ -39,7 +39,7 @@ class Comment(SQLModel, table=True):
         default=None,
         sa_column=sa.Column(sa.ForeignKey("comments.id", ondelete="CASCADE"), nullable=True),
     )
-    body: str
+    body: str = Field(sa_type=sa.Text)
     status: CommentStatus = Field(
         default=CommentStatus.PENDING,
         sa_column=enum_column(CommentStatus, nullable=False, server_default="PENDING"),

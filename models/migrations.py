@@ -22,3 +22,13 @@ def head_revision(database_url: str) -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+
+
+def include_object(
+    object: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Search structures live only in migration 0002 (FTS5 tables, tsvector column, GIN index);
+    autogenerate must not try to drop them."""
+    if type_ == "table" and name is not None and name.startswith("posts_fts"):
+        return False
+    return name not in {"search_vector", "ix_posts_search_vector"}

@@ -28,8 +28,8 @@ class Post(SQLModel, table=True):
     )
     title: str = Field(max_length=200)
     slug: str = Field(max_length=220, unique=True)
-    excerpt: str = Field(default="", sa_column_kwargs={"server_default": ""})
-    body: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    excerpt: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    body: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     status: PostStatus = Field(
         default=PostStatus.DRAFT,
         sa_column=enum_column(PostStatus, nullable=False, server_default="DRAFT"),

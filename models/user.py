@@ -21,7 +21,7 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=40, unique=True)
     email: str = Field(max_length=254, unique=True)
     display_name: str = Field(max_length=100)
-    bio: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    bio: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     avatar_url: str | None = Field(default=None, max_length=500)
     role: Role = Field(
         default=Role.READER, sa_column=enum_column(Role, nullable=False, server_default="READER")

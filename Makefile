@@ -1,0 +1,54 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
+
+.PHONY: install run migrate seed test test-sqlite lint typecheck check schema bench clean
+
+$(INSTALLED): pyproject.toml package.json package-lock.json
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: GraphiQL will load its assets from the CDN"; \
+	fi
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+migrate: install
+	$(BIN)/quire migrate
+
+seed: migrate
+	$(BIN)/quire seed --if-empty
+
+run: seed
+	$(BIN)/quire serve
+
+test: install
+	$(BIN)/pytest
+
+test-sqlite: install
+	$(BIN)/pytest -k "sqlite or not postgresql"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+check: lint typecheck test
+
+schema: install
+	$(BIN)/quire export-schema
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) node_modules bench/node_modules quire.db quire.db-wal quire.db-shm

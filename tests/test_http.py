@@ -1,0 +1,39 @@
+"""The HTTP surface: POST and GET queries, the playground page, health."""
+
+import httpx
+
+from models.database import Database
+from tests.factories import create_post, create_user
+
+QUERY = "{ posts(first: 1) { nodes { title } } }"
+
+
+async def test_get_runs_a_query(client: httpx.AsyncClient, database: Database) -> None:
+    await create_post(database, author_id=await create_user(database), title="Cached")
+
+    response = await client.get("/graphql", params={"query": QUERY})
+
+    assert response.status_code == 200
+    assert response.json() == {"data": {"posts": {"nodes": [{"title": "Cached"}]}}}
+
+
+async def test_browser_get_serves_the_playground(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+async def test_syntax_error_is_reported_not_masked(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ posts(first: 1) { "})
+
+    # application/json responses keep 200 for request errors (GraphQL over HTTP, legacy JSON).
+    assert response.status_code == 200
+    assert response.json()["errors"][0]["message"].startswith("Syntax Error")
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+
+    assert response.json() == {"status": "ok"}

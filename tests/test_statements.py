@@ -1,0 +1,56 @@
+"""No N+1: the statements a request sends depend on the query's depth, not on page sizes."""
+
+import httpx
+
+from models.database import Database
+from tests.conftest import StatementLog
+from tests.factories import create_comment, create_post, create_tag, create_user, tag_post
+from tests.graphql import data
+
+NESTED = """
+query Nested($first: Int!) {
+  posts(first: $first) {
+    nodes {
+      title
+      author { username displayName }
+      tags { name }
+      commentCount
+      comments(first: 10) { nodes { body author { displayName } } }
+    }
+  }
+}
+"""
+
+# posts, post authors, tags, comment counts, comment pages, comment authors.
+STATEMENT_BUDGET = 6
+
+
+async def _seed(database: Database, *, posts: int) -> None:
+    tags = [await create_tag(database, name=f"Tag {number}") for number in range(3)]
+    writers = [await create_user(database) for _ in range(4)]
+    # Distinct commenters, so that comment authors are not already in the loader's cache.
+    readers = [await create_user(database) for _ in range(4)]
+    for number in range(posts):
+        post = await create_post(database, author_id=writers[number % 4])
+        await tag_post(database, post_id=post, tag_id=tags[number % 3])
+        for comment in range(12):
+            await create_comment(database, post_id=post, author_id=readers[comment % 4])
+
+
+async def _count(client: httpx.AsyncClient, statements: StatementLog, first: int) -> int:
+    before = len(statements)
+    result = await data(client, NESTED, {"first": first})
+    assert len(result["posts"]["nodes"]) == first
+    assert all(len(node["comments"]["nodes"]) == 10 for node in result["posts"]["nodes"])
+    return len(statements) - before
+
+
+async def test_statement_count_is_independent_of_page_size(
+    client: httpx.AsyncClient, database: Database, statements: StatementLog
+) -> None:
+    await _seed(database, posts=50)
+
+    small = await _count(client, statements, 5)
+    large = await _count(client, statements, 50)
+
+    assert small == large == STATEMENT_BUDGET, statements.statements[-large:]
