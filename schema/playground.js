@@ -1,0 +1,42 @@
+// Boots GraphiQL. It lives in its own file, not inline in the page, so that a
+// `script-src 'self'` Content-Security-Policy can hold.
+(function () {
+  "use strict";
+
+  var DEFAULT_QUERY = [
+    "# Quire GraphQL playground.",
+    "# Ctrl-Enter runs the query; the Explorer on the left builds one by clicking.",
+    "# Authenticated requests: add headers in the Headers tab below, e.g.",
+    '#   {"Authorization": "Bearer <token>"}',
+    "",
+    "{",
+    "  posts(first: 5) {",
+    "    nodes {",
+    "      title",
+    "    }",
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+
+  var container = document.getElementById("graphiql");
+  // Styled from here so that the page itself carries no inline code at all.
+  document.body.style.margin = "0";
+  container.style.height = "100vh";
+  var explorer = GraphiQLPluginExplorer.explorerPlugin();
+
+  var fetcher = GraphiQL.createFetcher({ url: container.dataset.endpoint });
+
+  var graphiql = React.createElement(GraphiQL, {
+    fetcher: fetcher,
+    defaultQuery: DEFAULT_QUERY,
+    plugins: [explorer],
+    visiblePlugin: explorer,
+    isHeadersEditorEnabled: true,
+    // Headers will carry bearer tokens: keep them out of localStorage.
+    shouldPersistHeaders: false,
+    inputValueDeprecation: true,
+  });
+
+  ReactDOM.createRoot(container).render(graphiql);
+})();

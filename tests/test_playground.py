@@ -1,0 +1,234 @@
+"""The GraphiQL playground: the page, its asset allow-list and pins, and a real browser run.
+
+The browser test starts `uvicorn app:app` on a migrated, seeded SQLite file and drives Debian's
+Chromium through Playwright. It skips when Chromium or node_modules is missing on a developer
+machine, and fails on CI (CI=true), where both must be installed.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import async_playwright, expect
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from schema.playground import (
+    ASSETS,
+    INIT_SCRIPT,
+    NODE_MODULES,
+    local_assets_installed,
+    playground_assets,
+    render_page,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
+UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
+QUERY = "{ posts(first: 2) { nodes { title } } }"
+ON_CI = os.environ.get("CI") == "true"
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if ON_CI:
+        pytest.fail(f"required on CI: {reason}")
+    pytest.skip(reason)
+
+
+def _sri(file: Path) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(file.read_bytes()).digest()).decode()
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_page_has_no_inline_script(local: bool) -> None:
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", render_page(local=local), re.S)
+
+    assert scripts
+    assert all(' src="' in attributes and not body for attributes, body in scripts)
+
+
+def test_cdn_fallback_pins_every_asset() -> None:
+    page = render_page(local=False)
+
+    for asset in ASSETS:
+        url = f"https://unpkg.com/{asset.package}@{asset.version}/{asset.file}"
+        assert f'"{url}" integrity="{asset.integrity}" crossorigin="anonymous"' in page
+
+
+def test_package_json_pins_the_served_versions() -> None:
+    pins = json.loads((REPO / "package.json").read_text())["dependencies"]
+
+    assert {asset.package: asset.version for asset in ASSETS} == {
+        package: pins[package] for package in {asset.package for asset in ASSETS}
+    }
+
+
+def test_integrity_hashes_match_node_modules() -> None:
+    _require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
+
+    for asset in ASSETS:
+        manifest = json.loads((NODE_MODULES / asset.package / "package.json").read_text())
+        assert manifest["version"] == asset.version
+        assert _sri(asset.local_file) == asset.integrity, asset.path
+
+
+async def test_assets_serve_only_the_allow_list() -> None:
+    app = Starlette(routes=[Mount("/playground", playground_assets())])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+        script = await client.get(f"/playground/{INIT_SCRIPT.name}")
+        assert script.status_code == 200
+        assert script.headers["cache-control"] == "no-cache"
+        revalidated = await client.get(
+            f"/playground/{INIT_SCRIPT.name}", headers={"if-none-match": script.headers["etag"]}
+        )
+        assert revalidated.status_code == 304
+
+        for path in (
+            "/playground/react/package.json",
+            "/playground/react/umd/react.development.js",
+            "/playground/graphiql/graphiql.min.js.map",
+            "/playground/playground.py",
+            "/playground/%2e%2e/pyproject.toml",
+        ):
+            assert (await client.get(path)).status_code == 404, path
+
+        if local_assets_installed():
+            for asset in ASSETS:
+                response = await client.get(f"/playground/{asset.path}")
+                assert response.status_code == 200, asset.path
+                assert response.content == asset.local_file.read_bytes()
+
+
+def _run(*command: str, env: dict[str, str]) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed argv, executables from this venv
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_healthy(base_url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"uvicorn exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1, trust_env=False).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"uvicorn answered no /healthz within 60 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium")
+    _require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
+    directory = tmp_path_factory.mktemp("playground")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'quire.db'}",
+        "QUIRE_GRAPHIQL": "true",
+    }
+    quire = str(VENV_BIN / "quire")
+    _run(quire, "migrate", env=env)
+    _run(quire, "seed", *SEED_SIZES, env=env)
+
+    port = _free_port()
+    log = directory / "uvicorn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, this venv's Python
+            [sys.executable, *UVICORN, "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base_url, process, log)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.browser
+async def test_graphiql_runs_a_query_in_chromium(live_server: str) -> None:
+    async with httpx.AsyncClient(base_url=live_server, trust_env=False) as client:
+        response = await client.post("/graphql", json={"query": QUERY})
+    nodes = response.json()["data"]["posts"]["nodes"]
+    assert nodes, response.text
+    # The response pane shows JSON, so the title appears with JSON escapes.
+    expected_title = json.dumps(nodes[0]["title"], ensure_ascii=False)[1:-1]
+
+    requested: list[str] = []
+    page_errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 800})
+            page.on("request", lambda request: requested.append(request.url))
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            await page.goto(f"{live_server}/graphql")
+
+            editor = page.locator(".graphiql-query-editor .CodeMirror")
+            await editor.wait_for(timeout=30_000)
+            await editor.evaluate("(node, query) => node.CodeMirror.setValue(query)", QUERY)
+            await page.locator(".graphiql-execute-button").click()
+
+            await expect(page.locator(".graphiql-response")).to_contain_text(expected_title)
+            await expect(page.locator(".graphiql-explorer-root")).to_be_visible()
+            if screenshot := os.environ.get("PLAYGROUND_SCREENSHOT"):
+                await page.screenshot(path=screenshot)
+        finally:
+            await browser.close()
+
+    assert f"{live_server}/playground/graphiql/graphiql.min.js" in requested
+    offsite = [
+        url
+        for url in requested
+        if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"
+    ]
+    assert not offsite
+    assert not page_errors
