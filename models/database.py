@@ -22,6 +22,10 @@ from settings import Settings
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The same pool in autocommit mode: a read is one round trip, with no BEGIN and ROLLBACK
+    # around it. Reads of one request already run on separate connections (loaders run
+    # concurrently), so a transaction per read would buy no consistency.
+    reader: AsyncEngine
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,7 +68,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 def create_database(settings: Settings) -> Database:
     engine = create_engine(settings)
-    return Database(engine=engine, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    return Database(
+        engine=engine,
+        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+        reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
+    )
 
 
 def create_unpooled_engine(url: str) -> AsyncEngine:
@@ -77,6 +85,6 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
 
 async def fetch_all(database: Database, statement: Executable) -> Sequence[Row[Any]]:
     """Run one read statement on a short-lived pooled connection."""
-    async with database.engine.connect() as connection:
+    async with database.reader.connect() as connection:
         result = await connection.execute(statement)
         return result.all()

@@ -5,6 +5,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
+from strawberry.types.nodes import SelectedField
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 
 from resolvers import authors, posts, tags
@@ -13,7 +14,8 @@ from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
 from schema.connections import Connection, connection_from_page
 from schema.inputs import PostFilter, PostOrder
-from schema.types import Author, Comment, Post, Tag, post_sort, request_page
+from schema.prefetch import node_fields
+from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
 MAX_NODES = 100
@@ -29,6 +31,10 @@ def _post_conditions(info: Info, filter: PostFilter | None) -> list[Any]:
         published_before=filter.published_before,
         published_after=filter.published_after,
     )
+
+
+def _selected(info: Info) -> list[SelectedField]:
+    return [field for field in info.selected_fields if isinstance(field, SelectedField)]
 
 
 def _parse_global_id(value: str) -> tuple[Any, int]:
@@ -79,11 +85,13 @@ class Query:
         conditions = _post_conditions(info, filter)
         database = info.context.database
         page = await posts.list_posts(database, conditions=conditions, sort=sort, request=request)
-        return connection_from_page(
+        connection = connection_from_page(
             page,
             to_node=Post.from_row,
             counter=lambda: posts.count_posts(database, conditions=conditions),
         )
+        await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
+        return connection
 
     @strawberry.field(description="One post by global ID or by slug (pass exactly one).")
     async def post(
@@ -167,11 +175,13 @@ class Query:
         page: Page[Any] = await posts.search_posts(
             database, viewer=viewer, query=query, request=request
         )
-        return connection_from_page(
+        connection = connection_from_page(
             page,
             to_node=Post.from_row,
             counter=lambda: posts.count_search(database, viewer=viewer, query=query),
         )
+        await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
+        return connection
 
 
 def _is_expected(error: GraphQLError) -> bool:

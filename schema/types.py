@@ -1,19 +1,29 @@
-"""The public object types. Each maps a database row with `from_row`; relations use loaders."""
+"""The public object types. Each maps a database row with `from_row`.
 
-from collections.abc import Iterable
+Relations resolve synchronously from what `prefetch_*` loaded for the whole list at once, and
+fall back to the per-request loaders for anything not prefetched (see schema/prefetch.py).
+"""
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Self
 
 import strawberry
+from aiodataloader import DataLoader
 from sqlalchemy.engine import Row
 from strawberry import relay
+from strawberry.types.nodes import SelectedField
 
 from models.tables import CommentStatus, PostStatus
 from resolvers import comments, markdown, posts
 from resolvers.context import Info
-from resolvers.pagination import PageRequest, Sort, page_request
+from resolvers.errors import QuireError
+from resolvers.pagination import Page, PageRequest, Sort, page_request
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostOrder
+from schema.prefetch import Preloaded, by_name, node_fields, preloaded_or
 
 
 def request_page(
@@ -35,6 +45,28 @@ def request_page(
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
     )
+
+
+def _requested_page(info: Info, *, sort: Sort, arguments: dict[str, Any]) -> PageRequest | None:
+    """The page a selection asks for; None when its arguments are invalid, so that the field's
+    own resolver raises the error at the field's own path."""
+    try:
+        return request_page(
+            info,
+            sort=sort,
+            first=_as_int(arguments.get("first")),
+            after=arguments.get("after"),
+            last=_as_int(arguments.get("last")),
+            before=arguments.get("before"),
+        )
+    except QuireError:
+        return None
+
+
+def _as_int(value: int | str | None) -> int | None:
+    # Strawberry leaves inline literals as their source text; validation has made sure an
+    # Int argument's literal is an integer.
+    return int(value) if isinstance(value, str) else value
 
 
 def post_sort(info: Info, order: PostOrder | None) -> Sort:
@@ -80,17 +112,14 @@ class Tag(relay.Node):
         before: str | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection["Post"]:
-        order = order_by or DEFAULT_POST_ORDER
-        sort = post_sort(info, order)
-        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        descending = order.direction is OrderDirection.DESC
-        page = await info.context.loaders.post_page_by_tag_id.load(
-            (self.id, order.field, descending, request)
-        )
-        return connection_from_page(
-            page,
-            to_node=Post.from_row,
-            counter=lambda: info.context.loaders.post_count_by_tag_id.load(self.id),
+        loaders = info.context.loaders
+        return await load_post_connection(
+            info,
+            parent_id=self.id,
+            order=order_by,
+            arguments=(first, after, last, before),
+            pages=loaders.post_page_by_tag_id,
+            counts=loaders.post_count_by_tag_id,
         )
 
 
@@ -132,18 +161,20 @@ class Author(relay.Node):
         before: str | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection["Post"]:
-        order = order_by or DEFAULT_POST_ORDER
-        sort = post_sort(info, order)
-        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        descending = order.direction is OrderDirection.DESC
-        page = await info.context.loaders.post_page_by_author_id.load(
-            (self.id, order.field, descending, request)
+        loaders = info.context.loaders
+        return await load_post_connection(
+            info,
+            parent_id=self.id,
+            order=order_by,
+            arguments=(first, after, last, before),
+            pages=loaders.post_page_by_author_id,
+            counts=loaders.post_count_by_author_id,
         )
-        return connection_from_page(
-            page,
-            to_node=Post.from_row,
-            counter=lambda: info.context.loaders.post_count_by_author_id.load(self.id),
-        )
+
+
+async def load_author(info: Info, author_id: int) -> Author | None:
+    row = await info.context.loaders.author_by_id.load(author_id)
+    return None if row is None else Author.from_row(row)
 
 
 @strawberry.type(description="A comment on a post; replies form threads.")
@@ -155,6 +186,7 @@ class Comment(relay.Node):
     post_id: strawberry.Private[int]
     author_id: strawberry.Private[int]
     parent_id: strawberry.Private[int | None]
+    preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
@@ -175,9 +207,8 @@ class Comment(relay.Node):
         return await _by_ids(info, node_ids, "comment_by_id", cls.from_row)
 
     @strawberry.field
-    async def author(self, info: Info) -> Author | None:
-        row = await info.context.loaders.author_by_id.load(self.author_id)
-        return None if row is None else Author.from_row(row)
+    def author(self, info: Info) -> Author | None:
+        return preloaded_or(self.preloaded, "author", lambda: load_author(info, self.author_id))
 
     @strawberry.field
     async def post(self, info: Info) -> "Post | None":
@@ -192,7 +223,7 @@ class Comment(relay.Node):
         return None if row is None else Comment.from_row(row)
 
     @strawberry.field(description="Direct replies, oldest first.")
-    async def replies(
+    def replies(
         self,
         info: Info,
         first: int | None = None,
@@ -200,13 +231,20 @@ class Comment(relay.Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection["Comment"]:
-        sort = comments.COMMENT_SORT
-        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        page = await info.context.loaders.reply_page_by_comment_id.load((self.id, request))
-        return connection_from_page(
-            page,
-            to_node=Comment.from_row,
-            counter=lambda: info.context.loaders.reply_count_by_comment_id.load(self.id),
+        request = request_page(
+            info, sort=comments.COMMENT_SORT, first=first, after=after, last=last, before=before
+        )
+        loaders = info.context.loaders
+        return preloaded_or(
+            self.preloaded,
+            ("replies", request),
+            lambda: load_comment_connection(
+                info,
+                parent_id=self.id,
+                request=request,
+                pages=loaders.reply_page_by_comment_id,
+                counts=loaders.reply_count_by_comment_id,
+            ),
         )
 
 
@@ -221,6 +259,7 @@ class Post(relay.Node):
     published_at: datetime | None
     updated_at: datetime
     author_id: strawberry.Private[int]
+    preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
@@ -251,21 +290,23 @@ class Post(relay.Node):
         return markdown.reading_time_minutes(self.body)
 
     @strawberry.field
-    async def author(self, info: Info) -> Author | None:
-        row = await info.context.loaders.author_by_id.load(self.author_id)
-        return None if row is None else Author.from_row(row)
+    def author(self, info: Info) -> Author | None:
+        return preloaded_or(self.preloaded, "author", lambda: load_author(info, self.author_id))
 
     @strawberry.field(description="Tags in name order.")
-    async def tags(self, info: Info) -> list[Tag]:
-        rows = await info.context.loaders.tags_by_post_id.load(self.id)
-        return [Tag.from_row(row) for row in rows]
+    def tags(self, info: Info) -> list[Tag]:
+        return preloaded_or(self.preloaded, "tags", lambda: _load_tags(info, self.id))
 
     @strawberry.field(description="Visible comments on this post, replies included.")
-    async def comment_count(self, info: Info) -> int:
-        return await info.context.loaders.comment_count_by_post_id.load(self.id)
+    def comment_count(self, info: Info) -> int:
+        return preloaded_or(
+            self.preloaded,
+            "commentCount",
+            lambda: info.context.loaders.comment_count_by_post_id.load(self.id),
+        )
 
     @strawberry.field(description="Top-level comments, oldest first; see Comment.replies.")
-    async def comments(
+    def comments(
         self,
         info: Info,
         first: int | None = None,
@@ -273,12 +314,169 @@ class Post(relay.Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Comment]:
-        sort = comments.COMMENT_SORT
-        request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        page = await info.context.loaders.comment_page_by_post_id.load((self.id, request))
-        loaders = info.context.loaders
-        return connection_from_page(
-            page,
-            to_node=Comment.from_row,
-            counter=lambda: loaders.top_level_comment_count_by_post_id.load(self.id),
+        request = request_page(
+            info, sort=comments.COMMENT_SORT, first=first, after=after, last=last, before=before
         )
+        loaders = info.context.loaders
+        return preloaded_or(
+            self.preloaded,
+            ("comments", request),
+            lambda: load_comment_connection(
+                info,
+                parent_id=self.id,
+                request=request,
+                pages=loaders.comment_page_by_post_id,
+                counts=loaders.top_level_comment_count_by_post_id,
+            ),
+        )
+
+
+async def _load_tags(info: Info, post_id: int) -> list[Tag]:
+    rows = await info.context.loaders.tags_by_post_id.load(post_id)
+    return [Tag.from_row(row) for row in rows]
+
+
+def comment_connection(
+    page: Page[Row[Any]], *, parent_id: int, counts: DataLoader[int, int]
+) -> Connection[Comment]:
+    return connection_from_page(
+        page, to_node=Comment.from_row, counter=lambda: counts.load(parent_id)
+    )
+
+
+async def load_comment_connection(
+    info: Info,
+    *,
+    parent_id: int,
+    request: PageRequest,
+    pages: DataLoader[tuple[int, PageRequest], Page[Row[Any]]],
+    counts: DataLoader[int, int],
+) -> Connection[Comment]:
+    page = await pages.load((parent_id, request))
+    connection = comment_connection(page, parent_id=parent_id, counts=counts)
+    await prefetch_comments(info, connection.nodes, node_fields(_selected(info)))
+    return connection
+
+
+async def load_post_connection(
+    info: Info,
+    *,
+    parent_id: int,
+    order: PostOrder | None,
+    arguments: tuple[int | None, str | None, int | None, str | None],
+    pages: DataLoader[Any, Page[Row[Any]]],
+    counts: DataLoader[int, int],
+) -> Connection[Post]:
+    order = order or DEFAULT_POST_ORDER
+    first, after, last, before = arguments
+    sort = post_sort(info, order)
+    request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
+    descending = order.direction is OrderDirection.DESC
+    page = await pages.load((parent_id, order.field, descending, request))
+    connection = connection_from_page(
+        page, to_node=Post.from_row, counter=lambda: counts.load(parent_id)
+    )
+    await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
+    return connection
+
+
+def _selected(info: Info) -> list[SelectedField]:
+    return [field for field in info.selected_fields if isinstance(field, SelectedField)]
+
+
+async def prefetch_posts(info: Info, items: Sequence[Post], fields: list[SelectedField]) -> None:
+    if not items or not fields:
+        return
+    wanted = by_name(fields)
+    loaders = info.context.loaders
+    jobs: list[Awaitable[None]] = []
+    if "author" in wanted:
+        jobs.append(_prefetch_authors(loaders.author_by_id, items))
+    if "tags" in wanted:
+        jobs.append(_prefetch_tags(loaders.tags_by_post_id, items))
+    if "commentCount" in wanted:
+        jobs.append(_prefetch(loaders.comment_count_by_post_id, items, "commentCount", int))
+    for field in wanted.get("comments", []):
+        jobs.append(
+            _prefetch_comment_pages(
+                info,
+                items,
+                field,
+                key="comments",
+                pages=loaders.comment_page_by_post_id,
+                counts=loaders.top_level_comment_count_by_post_id,
+            )
+        )
+    await asyncio.gather(*jobs)
+
+
+async def prefetch_comments(
+    info: Info, items: Sequence[Comment], fields: list[SelectedField]
+) -> None:
+    if not items or not fields:
+        return
+    wanted = by_name(fields)
+    loaders = info.context.loaders
+    jobs: list[Awaitable[None]] = []
+    if "author" in wanted:
+        jobs.append(_prefetch_authors(loaders.author_by_id, items))
+    for field in wanted.get("replies", []):
+        jobs.append(
+            _prefetch_comment_pages(
+                info,
+                items,
+                field,
+                key="replies",
+                pages=loaders.reply_page_by_comment_id,
+                counts=loaders.reply_count_by_comment_id,
+            )
+        )
+    await asyncio.gather(*jobs)
+
+
+async def _prefetch(
+    loader: DataLoader[int, Any], items: Sequence[Any], key: str, to_value: Callable[[Any], Any]
+) -> None:
+    values = await loader.load_many([item.id for item in items])
+    for item, value in zip(items, values, strict=True):
+        item.preloaded[key] = to_value(value)
+
+
+async def _prefetch_authors(
+    loader: DataLoader[int, Row[Any] | None], items: Sequence[Post | Comment]
+) -> None:
+    rows = await loader.load_many([item.author_id for item in items])
+    authors: dict[int, Author] = {}
+    for item, row in zip(items, rows, strict=True):
+        if row is None:
+            item.preloaded["author"] = None
+            continue
+        author = authors.get(row.id)
+        if author is None:
+            author = authors[row.id] = Author.from_row(row)
+        item.preloaded["author"] = author
+
+
+async def _prefetch_tags(loader: DataLoader[int, list[Row[Any]]], items: Sequence[Post]) -> None:
+    await _prefetch(loader, items, "tags", lambda rows: [Tag.from_row(row) for row in rows])
+
+
+async def _prefetch_comment_pages(
+    info: Info,
+    items: Sequence[Post | Comment],
+    field: SelectedField,
+    *,
+    key: str,
+    pages: DataLoader[tuple[int, PageRequest], Page[Row[Any]]],
+    counts: DataLoader[int, int],
+) -> None:
+    request = _requested_page(info, sort=comments.COMMENT_SORT, arguments=field.arguments)
+    if request is None:
+        return
+    found = await pages.load_many([(item.id, request) for item in items])
+    nested: list[Comment] = []
+    for item, page in zip(items, found, strict=True):
+        connection = comment_connection(page, parent_id=item.id, counts=counts)
+        item.preloaded[(key, request)] = connection
+        nested.extend(connection.nodes)
+    await prefetch_comments(info, nested, node_fields([field]))
