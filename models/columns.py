@@ -19,9 +19,10 @@ SQLModel.metadata.naming_convention = {
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
-    """Stores naive UTC, hands back aware UTC, on SQLite and PostgreSQL alike."""
+    """Aware UTC datetimes in and out: `timestamptz` on PostgreSQL (asyncpg already returns
+    aware values, so rows need no per-value conversion), naive UTC text on SQLite."""
 
-    impl = sa.DateTime
+    impl = sa.DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -29,10 +30,17 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("Timestamps must be timezone-aware.")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        if dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
 
 
 def utc_now() -> datetime:

@@ -1,6 +1,5 @@
 """Reading authors: the public profile of users (never email or password hash)."""
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,6 +8,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
 from models.tables import posts_table, users_table
+from resolvers.keys import Keys
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
 
@@ -57,13 +57,13 @@ async def author_by_username(
     return rows[0] if rows else None
 
 
-def authors_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
-    return sa.select(*AUTHOR_COLUMNS).where(USERS.id.in_(ids), visible_users(viewer))
+def authors_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
+    return sa.select(*AUTHOR_COLUMNS).where(ids.match(USERS.id), visible_users(viewer))
 
 
-def post_counts_statement(viewer: Viewer, author_ids: Sequence[int]) -> Select[Any]:
+def post_counts_statement(viewer: Viewer, author_ids: Keys) -> Select[Any]:
     return (
         sa.select(POSTS.author_id, sa.func.count())
-        .where(POSTS.author_id.in_(author_ids), visible_posts(viewer))
+        .where(author_ids.match(POSTS.author_id), visible_posts(viewer))
         .group_by(POSTS.author_id)
     )

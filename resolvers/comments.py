@@ -1,6 +1,5 @@
 """Reading comments: top-level comments of posts, replies of comments, counts, lookups."""
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from models.tables import comments_table, posts_table
+from resolvers.keys import Keys
 from resolvers.pagination import Sort
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
@@ -36,29 +36,29 @@ def replies_statement(viewer: Viewer) -> Select[Any]:
     return sa.select(*COMMENT_COLUMNS).where(visible_comments(viewer))
 
 
-def comments_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
+def comments_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
     """Direct lookups also check the post, so a comment on a hidden post stays hidden."""
     visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
     return sa.select(*COMMENT_COLUMNS).where(
-        COMMENTS.id.in_(ids), visible_comments(viewer), COMMENTS.post_id.in_(visible_post_ids)
+        ids.match(COMMENTS.id), visible_comments(viewer), COMMENTS.post_id.in_(visible_post_ids)
     )
 
 
-def comment_counts_statement(viewer: Viewer, post_ids: Sequence[int]) -> Select[Any]:
+def comment_counts_statement(viewer: Viewer, post_ids: Keys) -> Select[Any]:
     return (
         sa.select(COMMENTS.post_id, sa.func.count())
-        .where(COMMENTS.post_id.in_(post_ids), visible_comments(viewer))
+        .where(post_ids.match(COMMENTS.post_id), visible_comments(viewer))
         .group_by(COMMENTS.post_id)
     )
 
 
-def reply_counts_statement(viewer: Viewer, comment_ids: Sequence[int]) -> Select[Any]:
+def reply_counts_statement(viewer: Viewer, comment_ids: Keys) -> Select[Any]:
     return (
         sa.select(COMMENTS.parent_id, sa.func.count())
-        .where(COMMENTS.parent_id.in_(comment_ids), visible_comments(viewer))
+        .where(comment_ids.match(COMMENTS.parent_id), visible_comments(viewer))
         .group_by(COMMENTS.parent_id)
     )
 
 
-def top_level_comment_counts_statement(viewer: Viewer, post_ids: Sequence[int]) -> Select[Any]:
+def top_level_comment_counts_statement(viewer: Viewer, post_ids: Keys) -> Select[Any]:
     return comment_counts_statement(viewer, post_ids).where(COMMENTS.parent_id.is_(None))

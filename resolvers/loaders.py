@@ -15,6 +15,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
 from resolvers import authors, comments, posts, tags
+from resolvers.keys import Keys
 from resolvers.pagination import Page, PageRequest, Sort, paginate_per_parent, to_page
 from resolvers.visibility import Viewer, visible_posts
 
@@ -23,34 +24,38 @@ PostPageKey = tuple[int, posts.PostOrderField, bool, PageRequest]
 CommentPageKey = tuple[int, PageRequest]
 
 
+def _keys(database: Database, values: Sequence[int]) -> Keys:
+    return Keys(values, as_array=not database.is_sqlite)
+
+
 def _by_id(
-    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
+    database: Database, statement: Callable[[Keys], Select[Any]]
 ) -> DataLoader[int, Row[Any] | None]:
     async def load(ids: list[int]) -> list[Row[Any] | None]:
-        found = {row.id: row for row in await fetch_all(database, statement(ids))}
+        found = {row.id: row for row in await fetch_all(database, statement(_keys(database, ids)))}
         return [found.get(row_id) for row_id in ids]
 
     return DataLoader(load)
 
 
-def _counts(
-    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
-) -> DataLoader[int, int]:
+def _counts(database: Database, statement: Callable[[Keys], Select[Any]]) -> DataLoader[int, int]:
     async def load(ids: list[int]) -> list[int]:
-        counts = dict(tuple(row) for row in await fetch_all(database, statement(ids)))
+        counts = dict(
+            tuple(row) for row in await fetch_all(database, statement(_keys(database, ids)))
+        )
         return [counts.get(row_id, 0) for row_id in ids]
 
     return DataLoader(load)
 
 
 def _groups(
-    database: Database, statement: Callable[[Sequence[int]], Select[Any]]
+    database: Database, statement: Callable[[Keys], Select[Any]]
 ) -> DataLoader[int, list[Row[Any]]]:
     """Rows grouped by their first column (the parent id), in statement order."""
 
     async def load(ids: list[int]) -> list[list[Row[Any]]]:
         grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
-        for row in await fetch_all(database, statement(ids)):
+        for row in await fetch_all(database, statement(_keys(database, ids))):
             grouped[row[0]].append(row)
         return [grouped.get(row_id, []) for row_id in ids]
 
@@ -67,7 +72,10 @@ async def _pages_per_parent(
     parent_ids: list[int],
 ) -> dict[int, Page[Row[Any]]]:
     statement = paginate_per_parent(
-        base.where(parent.in_(parent_ids)), parent=parent, sort=sort, request=request
+        base.where(_keys(database, parent_ids).match(parent)),
+        parent=parent,
+        sort=sort,
+        request=request,
     )
     grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
     for row in await fetch_all(database, statement):

@@ -1,6 +1,5 @@
 """Reading posts: lists with filters and orders, lookups, counts and full-text search."""
 
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -18,6 +17,7 @@ from models.tables import (
     tags_table,
     users_table,
 )
+from resolvers.keys import Keys
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
@@ -114,8 +114,8 @@ async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[
     return rows[0] if rows else None
 
 
-def posts_by_ids_statement(viewer: Viewer, ids: Sequence[int]) -> Select[Any]:
-    return sa.select(*POST_COLUMNS).where(POSTS.id.in_(ids), visible_posts(viewer))
+def posts_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
+    return sa.select(*POST_COLUMNS).where(ids.match(POSTS.id), visible_posts(viewer))
 
 
 def search_sort(database: Database, query: str) -> tuple[Sort, Select[Any]]:

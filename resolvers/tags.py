@@ -1,6 +1,5 @@
 """Reading tags: the list, lookups, the tags of posts and the post counts of tags."""
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,6 +8,7 @@ from sqlalchemy.sql import Select
 
 from models.database import Database, fetch_all
 from models.tables import post_tags_table, posts_table, tags_table
+from resolvers.keys import Keys
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import Viewer, visible_posts
 
@@ -38,23 +38,23 @@ async def tag_by_slug(database: Database, *, slug: str) -> Row[Any] | None:
     return rows[0] if rows else None
 
 
-def tags_by_ids_statement(ids: Sequence[int]) -> Select[Any]:
-    return sa.select(*TAG_COLUMNS).where(TAGS.id.in_(ids))
+def tags_by_ids_statement(ids: Keys) -> Select[Any]:
+    return sa.select(*TAG_COLUMNS).where(ids.match(TAGS.id))
 
 
-def tags_of_posts_statement(post_ids: Sequence[int]) -> Select[Any]:
+def tags_of_posts_statement(post_ids: Keys) -> Select[Any]:
     return (
         sa.select(POST_TAGS.post_id, *TAG_COLUMNS)
         .select_from(POST_TAG_JOIN)
-        .where(POST_TAGS.post_id.in_(post_ids))
+        .where(post_ids.match(POST_TAGS.post_id))
         .order_by(POST_TAGS.post_id, TAGS.name)
     )
 
 
-def post_counts_statement(viewer: Viewer, tag_ids: Sequence[int]) -> Select[Any]:
+def post_counts_statement(viewer: Viewer, tag_ids: Keys) -> Select[Any]:
     return (
         sa.select(POST_TAGS.tag_id, sa.func.count())
         .select_from(post_tags_table.join(posts_table, POSTS.id == POST_TAGS.post_id))
-        .where(POST_TAGS.tag_id.in_(tag_ids), visible_posts(viewer))
+        .where(tag_ids.match(POST_TAGS.tag_id), visible_posts(viewer))
         .group_by(POST_TAGS.tag_id)
     )

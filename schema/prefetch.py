@@ -11,7 +11,7 @@ back to the loader in the field's own resolver, with the same result.
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from typing import Any, TypeVar, cast
 
-from strawberry.types.nodes import FragmentSpread, InlineFragment, Selection, SelectedField
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.types.nodes import SelectedField
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.types.nodes import SelectedField
 
 from resolvers import authors, posts, tags
 from resolvers.context import Info

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import strawberry
 from aiodataloader import DataLoader
@@ -24,6 +24,9 @@ from resolvers.pagination import Page, PageRequest, Sort, page_request
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostOrder
 from schema.prefetch import Preloaded, by_name, node_fields, preloaded_or
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def request_page(
@@ -434,27 +437,29 @@ async def prefetch_comments(
     await asyncio.gather(*jobs)
 
 
+async def _batch(loader: DataLoader[K, V], keys: Iterable[K]) -> dict[K, V]:
+    """Run a loader's batch function directly on the distinct keys: one statement, and none of
+    the per-key futures that `load_many` would create for values needed right here."""
+    unique = list(dict.fromkeys(keys))
+    values = await loader.batch_load_fn(unique)
+    return dict(zip(unique, values, strict=True))
+
+
 async def _prefetch(
     loader: DataLoader[int, Any], items: Sequence[Any], key: str, to_value: Callable[[Any], Any]
 ) -> None:
-    values = await loader.load_many([item.id for item in items])
-    for item, value in zip(items, values, strict=True):
-        item.preloaded[key] = to_value(value)
+    found = await _batch(loader, (item.id for item in items))
+    for item in items:
+        item.preloaded[key] = to_value(found[item.id])
 
 
 async def _prefetch_authors(
     loader: DataLoader[int, Row[Any] | None], items: Sequence[Post | Comment]
 ) -> None:
-    rows = await loader.load_many([item.author_id for item in items])
-    authors: dict[int, Author] = {}
-    for item, row in zip(items, rows, strict=True):
-        if row is None:
-            item.preloaded["author"] = None
-            continue
-        author = authors.get(row.id)
-        if author is None:
-            author = authors[row.id] = Author.from_row(row)
-        item.preloaded["author"] = author
+    rows = await _batch(loader, (item.author_id for item in items))
+    authors = {key: None if row is None else Author.from_row(row) for key, row in rows.items()}
+    for item in items:
+        item.preloaded["author"] = authors[item.author_id]
 
 
 async def _prefetch_tags(loader: DataLoader[int, list[Row[Any]]], items: Sequence[Post]) -> None:
@@ -473,9 +478,10 @@ async def _prefetch_comment_pages(
     request = _requested_page(info, sort=comments.COMMENT_SORT, arguments=field.arguments)
     if request is None:
         return
-    found = await pages.load_many([(item.id, request) for item in items])
+    found = await _batch(pages, ((item.id, request) for item in items))
     nested: list[Comment] = []
-    for item, page in zip(items, found, strict=True):
+    for item in items:
+        page = found[(item.id, request)]
         connection = comment_connection(page, parent_id=item.id, counts=counts)
         item.preloaded[(key, request)] = connection
         nested.extend(connection.nodes)
