@@ -87,7 +87,7 @@ class Query:
         page = await posts.list_posts(database, conditions=conditions, sort=sort, request=request)
         connection = connection_from_page(
             page,
-            to_node=Post.from_row,
+            to_node=lambda row: Post.from_row(row, info.context.loaders),
             counter=lambda: posts.count_posts(database, conditions=conditions),
         )
         await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
@@ -103,13 +103,13 @@ class Query:
             row = await posts.post_by_slug(
                 info.context.database, viewer=info.context.viewer, slug=slug
             )
-            return None if row is None else Post.from_row(row)
+            return None if row is None else Post.from_row(row, info.context.loaders)
         assert id is not None
         node_type, node_id = _parse_global_id(id)
         if node_type is not Post:
             return None
         row = await info.context.loaders.post_by_id.load(node_id)
-        return None if row is None else Post.from_row(row)
+        return None if row is None else Post.from_row(row, info.context.loaders)
 
     @strawberry.field(description="People who write posts, by username.")
     async def authors(
@@ -126,7 +126,7 @@ class Query:
         page = await authors.list_authors(database, viewer=viewer, request=request)
         return connection_from_page(
             page,
-            to_node=Author.from_row,
+            to_node=lambda row: Author.from_row(row, info.context.loaders),
             counter=lambda: authors.count_authors(database, viewer=viewer),
         )
 
@@ -135,7 +135,7 @@ class Query:
         row = await authors.author_by_username(
             info.context.database, viewer=info.context.viewer, username=username
         )
-        return None if row is None else Author.from_row(row)
+        return None if row is None else Author.from_row(row, info.context.loaders)
 
     @strawberry.field(description="All tags, by name.")
     async def tags(
@@ -151,13 +151,15 @@ class Query:
         database = info.context.database
         page = await tags.list_tags(database, request=request)
         return connection_from_page(
-            page, to_node=Tag.from_row, counter=lambda: tags.count_tags(database)
+            page,
+            to_node=lambda row: Tag.from_row(row, info.context.loaders),
+            counter=lambda: tags.count_tags(database),
         )
 
     @strawberry.field
     async def tag(self, info: Info, slug: str) -> Tag | None:
         row = await tags.tag_by_slug(info.context.database, slug=slug)
-        return None if row is None else Tag.from_row(row)
+        return None if row is None else Tag.from_row(row, info.context.loaders)
 
     @strawberry.field(description="Full-text search over post titles and bodies, best first.")
     async def search(
@@ -177,7 +179,7 @@ class Query:
         )
         connection = connection_from_page(
             page,
-            to_node=Post.from_row,
+            to_node=lambda row: Post.from_row(row, info.context.loaders),
             counter=lambda: posts.count_search(database, viewer=viewer, query=query),
         )
         await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))

@@ -20,10 +20,11 @@ from models.tables import CommentStatus, PostStatus
 from resolvers import comments, markdown, posts
 from resolvers.context import Info
 from resolvers.errors import QuireError
+from resolvers.loaders import Loaders
 from resolvers.pagination import Page, PageRequest, Sort, page_request
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostOrder
-from schema.prefetch import Preloaded, by_name, node_fields, preloaded_or
+from schema.prefetch import Preloaded, by_name, deferred, node_fields, preloaded_or
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -80,9 +81,9 @@ def post_sort(info: Info, order: PostOrder | None) -> Sort:
 
 
 async def _by_ids(info: Info, node_ids: Iterable[str], loader_name: str, to_node: Any) -> list[Any]:
-    loader = getattr(info.context.loaders, loader_name)
-    rows = await loader.load_many([int(node_id) for node_id in node_ids])
-    return [None if row is None else to_node(row) for row in rows]
+    loaders = info.context.loaders
+    rows = await getattr(loaders, loader_name).load_many([int(node_id) for node_id in node_ids])
+    return [None if row is None else to_node(row, loaders) for row in rows]
 
 
 @strawberry.type(description="A tag that groups posts.")
@@ -92,7 +93,7 @@ class Tag(relay.Node):
     slug: str
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(id=row.id, name=row.name, slug=row.slug)
 
     @classmethod
@@ -135,7 +136,7 @@ class Author(relay.Node):
     avatar_url: str | None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(
             id=row.id,
             username=row.username,
@@ -175,9 +176,9 @@ class Author(relay.Node):
         )
 
 
-async def load_author(info: Info, author_id: int) -> Author | None:
-    row = await info.context.loaders.author_by_id.load(author_id)
-    return None if row is None else Author.from_row(row)
+async def load_author(loaders: Loaders, author_id: int) -> Author | None:
+    row = await loaders.author_by_id.load(author_id)
+    return None if row is None else Author.from_row(row, loaders)
 
 
 @strawberry.type(description="A comment on a post; replies form threads.")
@@ -186,18 +187,20 @@ class Comment(relay.Node):
     body: str
     status: CommentStatus
     created_at: datetime
+    author: Author | None
     post_id: strawberry.Private[int]
     author_id: strawberry.Private[int]
     parent_id: strawberry.Private[int | None]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(
             id=row.id,
             body=row.body,
             status=row.status,
             created_at=row.created_at,
+            author=deferred(lambda: load_author(loaders, row.author_id)),
             post_id=row.post_id,
             author_id=row.author_id,
             parent_id=row.parent_id,
@@ -210,20 +213,16 @@ class Comment(relay.Node):
         return await _by_ids(info, node_ids, "comment_by_id", cls.from_row)
 
     @strawberry.field
-    def author(self, info: Info) -> Author | None:
-        return preloaded_or(self.preloaded, "author", lambda: load_author(info, self.author_id))
-
-    @strawberry.field
     async def post(self, info: Info) -> "Post | None":
         row = await info.context.loaders.post_by_id.load(self.post_id)
-        return None if row is None else Post.from_row(row)
+        return None if row is None else Post.from_row(row, info.context.loaders)
 
     @strawberry.field(description="The comment this one replies to, if any.")
     async def parent(self, info: Info) -> "Comment | None":
         if self.parent_id is None:
             return None
         row = await info.context.loaders.comment_by_id.load(self.parent_id)
-        return None if row is None else Comment.from_row(row)
+        return None if row is None else Comment.from_row(row, info.context.loaders)
 
     @strawberry.field(description="Direct replies, oldest first.")
     def replies(
@@ -261,11 +260,16 @@ class Post(relay.Node):
     status: PostStatus
     published_at: datetime | None
     updated_at: datetime
+    author: Author | None
+    tags: list[Tag] = strawberry.field(description="Tags in name order.")
+    comment_count: int = strawberry.field(
+        description="Visible comments on this post, replies included."
+    )
     author_id: strawberry.Private[int]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Self:
+    def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(
             id=row.id,
             title=row.title,
@@ -275,6 +279,9 @@ class Post(relay.Node):
             status=row.status,
             published_at=row.published_at,
             updated_at=row.updated_at,
+            author=deferred(lambda: load_author(loaders, row.author_id)),
+            tags=deferred(lambda: _load_tags(loaders, row.id)),
+            comment_count=deferred(lambda: loaders.comment_count_by_post_id.load(row.id)),
             author_id=row.author_id,
         )
 
@@ -291,22 +298,6 @@ class Post(relay.Node):
     @strawberry.field
     def reading_time_minutes(self) -> int:
         return markdown.reading_time_minutes(self.body)
-
-    @strawberry.field
-    def author(self, info: Info) -> Author | None:
-        return preloaded_or(self.preloaded, "author", lambda: load_author(info, self.author_id))
-
-    @strawberry.field(description="Tags in name order.")
-    def tags(self, info: Info) -> list[Tag]:
-        return preloaded_or(self.preloaded, "tags", lambda: _load_tags(info, self.id))
-
-    @strawberry.field(description="Visible comments on this post, replies included.")
-    def comment_count(self, info: Info) -> int:
-        return preloaded_or(
-            self.preloaded,
-            "commentCount",
-            lambda: info.context.loaders.comment_count_by_post_id.load(self.id),
-        )
 
     @strawberry.field(description="Top-level comments, oldest first; see Comment.replies.")
     def comments(
@@ -334,16 +325,18 @@ class Post(relay.Node):
         )
 
 
-async def _load_tags(info: Info, post_id: int) -> list[Tag]:
-    rows = await info.context.loaders.tags_by_post_id.load(post_id)
-    return [Tag.from_row(row) for row in rows]
+async def _load_tags(loaders: Loaders, post_id: int) -> list[Tag]:
+    rows = await loaders.tags_by_post_id.load(post_id)
+    return [Tag.from_row(row, loaders) for row in rows]
 
 
 def comment_connection(
-    page: Page[Row[Any]], *, parent_id: int, counts: DataLoader[int, int]
+    page: Page[Row[Any]], *, loaders: Loaders, parent_id: int, counts: DataLoader[int, int]
 ) -> Connection[Comment]:
     return connection_from_page(
-        page, to_node=Comment.from_row, counter=lambda: counts.load(parent_id)
+        page,
+        to_node=lambda row: Comment.from_row(row, loaders),
+        counter=lambda: counts.load(parent_id),
     )
 
 
@@ -356,7 +349,9 @@ async def load_comment_connection(
     counts: DataLoader[int, int],
 ) -> Connection[Comment]:
     page = await pages.load((parent_id, request))
-    connection = comment_connection(page, parent_id=parent_id, counts=counts)
+    connection = comment_connection(
+        page, loaders=info.context.loaders, parent_id=parent_id, counts=counts
+    )
     await prefetch_comments(info, connection.nodes, node_fields(_selected(info)))
     return connection
 
@@ -377,7 +372,9 @@ async def load_post_connection(
     descending = order.direction is OrderDirection.DESC
     page = await pages.load((parent_id, order.field, descending, request))
     connection = connection_from_page(
-        page, to_node=Post.from_row, counter=lambda: counts.load(parent_id)
+        page,
+        to_node=lambda row: Post.from_row(row, info.context.loaders),
+        counter=lambda: counts.load(parent_id),
     )
     await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
     return connection
@@ -394,11 +391,11 @@ async def prefetch_posts(info: Info, items: Sequence[Post], fields: list[Selecte
     loaders = info.context.loaders
     jobs: list[Awaitable[None]] = []
     if "author" in wanted:
-        jobs.append(_prefetch_authors(loaders.author_by_id, items))
+        jobs.append(_prefetch_authors(loaders, items))
     if "tags" in wanted:
-        jobs.append(_prefetch_tags(loaders.tags_by_post_id, items))
+        jobs.append(_prefetch_tags(loaders, items))
     if "commentCount" in wanted:
-        jobs.append(_prefetch(loaders.comment_count_by_post_id, items, "commentCount", int))
+        jobs.append(_prefetch(loaders.comment_count_by_post_id, items, "comment_count", int))
     for field in wanted.get("comments", []):
         jobs.append(
             _prefetch_comment_pages(
@@ -422,7 +419,7 @@ async def prefetch_comments(
     loaders = info.context.loaders
     jobs: list[Awaitable[None]] = []
     if "author" in wanted:
-        jobs.append(_prefetch_authors(loaders.author_by_id, items))
+        jobs.append(_prefetch_authors(loaders, items))
     for field in wanted.get("replies", []):
         jobs.append(
             _prefetch_comment_pages(
@@ -446,24 +443,32 @@ async def _batch(loader: DataLoader[K, V], keys: Iterable[K]) -> dict[K, V]:
 
 
 async def _prefetch(
-    loader: DataLoader[int, Any], items: Sequence[Any], key: str, to_value: Callable[[Any], Any]
+    loader: DataLoader[int, Any],
+    items: Sequence[Any],
+    attribute: str,
+    to_value: Callable[[Any], Any],
 ) -> None:
     found = await _batch(loader, (item.id for item in items))
     for item in items:
-        item.preloaded[key] = to_value(found[item.id])
+        setattr(item, attribute, to_value(found[item.id]))
 
 
-async def _prefetch_authors(
-    loader: DataLoader[int, Row[Any] | None], items: Sequence[Post | Comment]
-) -> None:
-    rows = await _batch(loader, (item.author_id for item in items))
-    authors = {key: None if row is None else Author.from_row(row) for key, row in rows.items()}
+async def _prefetch_authors(loaders: Loaders, items: Sequence[Post | Comment]) -> None:
+    rows = await _batch(loaders.author_by_id, (item.author_id for item in items))
+    authors = {
+        key: None if row is None else Author.from_row(row, loaders) for key, row in rows.items()
+    }
     for item in items:
-        item.preloaded["author"] = authors[item.author_id]
+        item.author = authors[item.author_id]
 
 
-async def _prefetch_tags(loader: DataLoader[int, list[Row[Any]]], items: Sequence[Post]) -> None:
-    await _prefetch(loader, items, "tags", lambda rows: [Tag.from_row(row) for row in rows])
+async def _prefetch_tags(loaders: Loaders, items: Sequence[Post]) -> None:
+    await _prefetch(
+        loaders.tags_by_post_id,
+        items,
+        "tags",
+        lambda rows: [Tag.from_row(row, loaders) for row in rows],
+    )
 
 
 async def _prefetch_comment_pages(
@@ -482,7 +487,9 @@ async def _prefetch_comment_pages(
     nested: list[Comment] = []
     for item in items:
         page = found[(item.id, request)]
-        connection = comment_connection(page, parent_id=item.id, counts=counts)
+        connection = comment_connection(
+            page, loaders=info.context.loaders, parent_id=item.id, counts=counts
+        )
         item.preloaded[(key, request)] = connection
         nested.extend(connection.nodes)
     await prefetch_comments(info, nested, node_fields([field]))
