@@ -104,3 +104,31 @@ def _global_id(type_name: str, row_id: int) -> str:
     import base64
 
     return base64.b64encode(f"{type_name}:{row_id}".encode()).decode()
+
+
+ALIASED_PAGES = """
+fragment Who on Comment { author { username } }
+query Aliased($slug: String!) {
+  post(slug: $slug) {
+    firstOne: comments(first: 1) { nodes { body ...Who } }
+    firstTwo: comments(first: 2) { nodes { body ... on Comment { author { username } } } }
+  }
+  posts { nodes { early: comments(first: 1) { nodes { body ...Who } } } }
+}
+"""
+
+
+async def test_aliased_connections_with_different_pages_stay_apart(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    author = await create_user(database, username="host")
+    post = await create_post(database, author_id=author, slug="talk")
+    for body in ("one", "two", "three"):
+        await create_comment(database, post_id=post, author_id=author, body=body)
+
+    result = await data(client, ALIASED_PAGES, {"slug": "talk"})
+
+    one = {"body": "one", "author": {"username": "host"}}
+    two = {"body": "two", "author": {"username": "host"}}
+    assert result["post"] == {"firstOne": {"nodes": [one]}, "firstTwo": {"nodes": [one, two]}}
+    assert result["posts"]["nodes"] == [{"early": {"nodes": [one]}}]

@@ -29,9 +29,7 @@ async def test_seed_writes_users_posts_and_threaded_comments(
     assert replies
 
 
-async def test_seed_if_empty_leaves_existing_content(
-    database: Database, database_url: str
-) -> None:
+async def test_seed_if_empty_leaves_existing_content(database: Database, database_url: str) -> None:
     await seed_database(database_url, sizes=SMALL, random_seed=7)
 
     created = await seed_database(database_url, sizes=SMALL, random_seed=8, if_empty=True)
