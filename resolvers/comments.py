@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from models.tables import comments_table, posts_table
+from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
 from resolvers.keys import Keys
 from resolvers.pagination import Sort
 from resolvers.visibility import Viewer, visible_comments, visible_posts
@@ -24,22 +25,30 @@ COMMENT_COLUMNS = (
     COMMENTS.created_at,
 )
 
+
+def select_comments(viewer: Viewer) -> Select[Any]:
+    """Comment columns with the author's joined in."""
+    return sa.select(*COMMENT_COLUMNS, *JOINED_AUTHOR_COLUMNS).select_from(
+        join_author(viewer, comments_table, COMMENTS.author_id)
+    )
+
+
 # Conversations read oldest first.
 COMMENT_SORT = Sort("created", COMMENTS.created_at, COMMENTS.id, datetime, False)
 
 
 def top_level_comments_statement(viewer: Viewer) -> Select[Any]:
-    return sa.select(*COMMENT_COLUMNS).where(COMMENTS.parent_id.is_(None), visible_comments(viewer))
+    return select_comments(viewer).where(COMMENTS.parent_id.is_(None), visible_comments(viewer))
 
 
 def replies_statement(viewer: Viewer) -> Select[Any]:
-    return sa.select(*COMMENT_COLUMNS).where(visible_comments(viewer))
+    return select_comments(viewer).where(visible_comments(viewer))
 
 
 def comments_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
     """Direct lookups also check the post, so a comment on a hidden post stays hidden."""
     visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
-    return sa.select(*COMMENT_COLUMNS).where(
+    return select_comments(viewer).where(
         ids.match(COMMENTS.id), visible_comments(viewer), COMMENTS.post_id.in_(visible_post_ids)
     )
 

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from aiodataloader import DataLoader
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
@@ -141,7 +140,7 @@ class Loaders:
     """Every loader of one request, for one viewer."""
 
     def __init__(self, *, database: Database, viewer: Viewer) -> None:
-        visible_post_rows = sa.select(*posts.POST_COLUMNS).where(visible_posts(viewer))
+        visible_post_rows = posts.select_posts(viewer).where(visible_posts(viewer))
         self.author_by_id = _by_id(
             database, lambda ids: authors.authors_by_ids_statement(viewer, ids)
         )

@@ -17,6 +17,7 @@ from models.tables import (
     tags_table,
     users_table,
 )
+from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
 from resolvers.keys import Keys
 from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
 from resolvers.visibility import Viewer, visible_comments, visible_posts
@@ -38,6 +39,13 @@ POST_COLUMNS = (
     POSTS.published_at,
     POSTS.updated_at,
 )
+
+
+def select_posts(viewer: Viewer) -> Select[Any]:
+    """Post columns with the author's joined in."""
+    return sa.select(*POST_COLUMNS, *JOINED_AUTHOR_COLUMNS).select_from(
+        join_author(viewer, posts_table, POSTS.author_id)
+    )
 
 
 class PostOrderField(StrEnum):
@@ -94,11 +102,12 @@ def post_conditions(
 async def list_posts(
     database: Database,
     *,
+    viewer: Viewer,
     conditions: list[ColumnElement[bool]],
     sort: Sort,
     request: PageRequest,
 ) -> Page[Row[Any]]:
-    statement = paginate(sa.select(*POST_COLUMNS).where(*conditions), sort=sort, request=request)
+    statement = paginate(select_posts(viewer).where(*conditions), sort=sort, request=request)
     rows = await fetch_all(database, statement)
     return to_page(rows, sort=sort, request=request, items=list(rows))
 
@@ -109,23 +118,23 @@ async def count_posts(database: Database, *, conditions: list[ColumnElement[bool
 
 
 async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
-    statement = sa.select(*POST_COLUMNS).where(POSTS.slug == slug, visible_posts(viewer))
+    statement = select_posts(viewer).where(POSTS.slug == slug, visible_posts(viewer))
     rows = await fetch_all(database, statement)
     return rows[0] if rows else None
 
 
 def posts_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
-    return sa.select(*POST_COLUMNS).where(ids.match(POSTS.id), visible_posts(viewer))
+    return select_posts(viewer).where(ids.match(POSTS.id), visible_posts(viewer))
 
 
-def search_sort(database: Database, query: str) -> tuple[Sort, Select[Any]]:
+def search_sort(database: Database, viewer: Viewer, query: str) -> tuple[Sort, Select[Any]]:
     """Relevance order (best first, then newest id) and the statement that matches the query."""
     if database.is_sqlite:
         fts = sa.table("posts_fts", sa.column("rowid"))
         # bm25 is lower for better matches; negate it so that higher is better on both databases.
         rank: ColumnElement[float] = -sa.func.bm25(sa.literal_column("posts_fts"), 10.0, 1.0)
         matched = (
-            sa.select(*POST_COLUMNS)
+            select_posts(viewer)
             .join(fts, fts.c.rowid == POSTS.id)
             .where(sa.literal_column("posts_fts").op("MATCH")(sqlite_match_expression(query)))
         )
@@ -135,7 +144,7 @@ def search_sort(database: Database, query: str) -> tuple[Sort, Select[Any]]:
             sa.literal_column("'english'::regconfig"), sa.cast(query, sa.Text)
         )
         rank = sa.cast(sa.func.ts_rank_cd(vector, tsquery), sa.Float)
-        matched = sa.select(*POST_COLUMNS).where(vector.op("@@")(tsquery))
+        matched = select_posts(viewer).where(vector.op("@@")(tsquery))
     return Sort("rank", rank, POSTS.id, float, True), matched
 
 
@@ -148,14 +157,14 @@ def sqlite_match_expression(query: str) -> str:
 async def search_posts(
     database: Database, *, viewer: Viewer, query: str, request: PageRequest
 ) -> Page[Row[Any]]:
-    sort, matched = search_sort(database, query)
+    sort, matched = search_sort(database, viewer, query)
     statement = paginate(matched.where(visible_posts(viewer)), sort=sort, request=request)
     rows = await fetch_all(database, statement)
     return to_page(rows, sort=sort, request=request, items=list(rows))
 
 
 async def count_search(database: Database, *, viewer: Viewer, query: str) -> int:
-    _, matched = search_sort(database, query)
+    _, matched = search_sort(database, viewer, query)
     counted = sa.select(sa.func.count()).select_from(
         matched.where(visible_posts(viewer)).subquery()
     )

@@ -84,7 +84,9 @@ class Query:
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
         conditions = _post_conditions(info, filter)
         database = info.context.database
-        page = await posts.list_posts(database, conditions=conditions, sort=sort, request=request)
+        page = await posts.list_posts(
+            database, viewer=info.context.viewer, conditions=conditions, sort=sort, request=request
+        )
         connection = connection_from_page(
             page,
             to_node=lambda row: Post.from_row(row, info.context.loaders),
@@ -172,7 +174,7 @@ class Query:
         if not any(character.isalnum() for character in query):
             raise BadUserInputError("query must contain at least one word.", argument="query")
         database, viewer = info.context.database, info.context.viewer
-        sort = posts.search_sort(database, query)[0]
+        sort = posts.search_sort(database, viewer, query)[0]
         request = request_page(info, sort=sort, first=first, after=after, last=None, before=None)
         page: Page[Any] = await posts.search_posts(
             database, viewer=viewer, query=query, request=request

@@ -176,9 +176,17 @@ class Author(relay.Node):
         )
 
 
-async def load_author(loaders: Loaders, author_id: int) -> Author | None:
-    row = await loaders.author_by_id.load(author_id)
-    return None if row is None else Author.from_row(row, loaders)
+def joined_author(row: Row[Any]) -> Author | None:
+    """The author joined into a post or comment row; None when the user is not visible."""
+    if row.author_user_id is None:
+        return None
+    return Author(
+        id=row.author_user_id,
+        username=row.author_username,
+        display_name=row.author_display_name,
+        bio=row.author_bio,
+        avatar_url=row.author_avatar_url,
+    )
 
 
 @strawberry.type(description="A comment on a post; replies form threads.")
@@ -189,7 +197,6 @@ class Comment(relay.Node):
     created_at: datetime
     author: Author | None
     post_id: strawberry.Private[int]
-    author_id: strawberry.Private[int]
     parent_id: strawberry.Private[int | None]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
@@ -200,9 +207,8 @@ class Comment(relay.Node):
             body=row.body,
             status=row.status,
             created_at=row.created_at,
-            author=deferred(lambda: load_author(loaders, row.author_id)),
+            author=joined_author(row),
             post_id=row.post_id,
-            author_id=row.author_id,
             parent_id=row.parent_id,
         )
 
@@ -265,7 +271,6 @@ class Post(relay.Node):
     comment_count: int = strawberry.field(
         description="Visible comments on this post, replies included."
     )
-    author_id: strawberry.Private[int]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -279,10 +284,9 @@ class Post(relay.Node):
             status=row.status,
             published_at=row.published_at,
             updated_at=row.updated_at,
-            author=deferred(lambda: load_author(loaders, row.author_id)),
+            author=joined_author(row),
             tags=deferred(lambda: _load_tags(loaders, row.id)),
             comment_count=deferred(lambda: loaders.comment_count_by_post_id.load(row.id)),
-            author_id=row.author_id,
         )
 
     @classmethod
@@ -390,8 +394,6 @@ async def prefetch_posts(info: Info, items: Sequence[Post], fields: list[Selecte
     wanted = by_name(fields)
     loaders = info.context.loaders
     jobs: list[Awaitable[None]] = []
-    if "author" in wanted:
-        jobs.append(_prefetch_authors(loaders, items))
     if "tags" in wanted:
         jobs.append(_prefetch_tags(loaders, items))
     if "commentCount" in wanted:
@@ -418,8 +420,6 @@ async def prefetch_comments(
     wanted = by_name(fields)
     loaders = info.context.loaders
     jobs: list[Awaitable[None]] = []
-    if "author" in wanted:
-        jobs.append(_prefetch_authors(loaders, items))
     for field in wanted.get("replies", []):
         jobs.append(
             _prefetch_comment_pages(
@@ -451,15 +451,6 @@ async def _prefetch(
     found = await _batch(loader, (item.id for item in items))
     for item in items:
         setattr(item, attribute, to_value(found[item.id]))
-
-
-async def _prefetch_authors(loaders: Loaders, items: Sequence[Post | Comment]) -> None:
-    rows = await _batch(loaders.author_by_id, (item.author_id for item in items))
-    authors = {
-        key: None if row is None else Author.from_row(row, loaders) for key, row in rows.items()
-    }
-    for item in items:
-        item.author = authors[item.author_id]
 
 
 async def _prefetch_tags(loaders: Loaders, items: Sequence[Post]) -> None:

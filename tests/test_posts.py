@@ -227,3 +227,20 @@ async def test_author_type_has_no_email(client: httpx.AsyncClient, database: Dat
     body = await execute(client, '{ author(username: "x") { email } }')
 
     assert body["errors"][0]["message"].startswith("Cannot query field 'email'")
+
+
+async def test_deactivated_author_is_hidden_on_posts_and_comments(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    from tests.factories import create_comment
+
+    gone = await create_user(database, username="gone", is_active=False)
+    post = await create_post(database, author_id=gone, slug="orphan")
+    await create_comment(database, post_id=post, author_id=gone)
+
+    result = await data(
+        client,
+        '{ post(slug: "orphan") { author { username } comments { nodes { author { username } } } } }',
+    )
+
+    assert result == {"post": {"author": None, "comments": {"nodes": [{"author": None}]}}}
