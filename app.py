@@ -6,6 +6,10 @@
 import argparse
 import asyncio
 import gc
+import multiprocessing
+import os
+import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -92,16 +96,57 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
-    uvicorn.run(
+def _uvicorn_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         "app:app",
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
         proxy_headers=False,
         server_header=False,
         log_level="info",
     )
+
+
+def _reuse_port_socket(settings: Settings) -> socket.socket:
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((settings.host, settings.port))
+    listener.set_inheritable(True)
+    return listener
+
+
+def _run_worker(settings: Settings) -> None:
+    uvicorn.Server(_uvicorn_config(settings)).run(sockets=[_reuse_port_socket(settings)])
+
+
+def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
+    """One process per worker, each with its own SO_REUSEPORT socket.
+
+    uvicorn's --workers share one listening socket, and asyncio accepts a whole burst of
+    connections in whichever worker wakes first, so one worker can end up with all of them.
+    With a socket per worker the kernel spreads connections across the workers.
+    """
+    if settings.workers == 1:
+        uvicorn.Server(_uvicorn_config(settings)).run()
+        return
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_run_worker, args=(settings,)) for _ in range(settings.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def _stop(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signum)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    for worker in workers:
+        worker.join()
 
 
 def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
