@@ -6,6 +6,7 @@ viewer who may not see it, and they die with the request.
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -137,52 +138,96 @@ def _post_pages(
 
 
 class Loaders:
-    """Every loader of one request, for one viewer."""
+    """Every loader of one request, for one viewer; each built on first use, since most
+    requests touch two or three of them."""
 
     def __init__(self, *, database: Database, viewer: Viewer) -> None:
-        visible_post_rows = posts.select_posts(viewer).where(visible_posts(viewer))
-        self.author_by_id = _by_id(
-            database, lambda ids: authors.authors_by_ids_statement(viewer, ids)
+        self.database = database
+        self.viewer = viewer
+
+    @cached_property
+    def author_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        viewer = self.viewer
+        return _by_id(self.database, lambda ids: authors.authors_by_ids_statement(viewer, ids))
+
+    @cached_property
+    def post_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        viewer = self.viewer
+        return _by_id(self.database, lambda ids: posts.posts_by_ids_statement(viewer, ids))
+
+    @cached_property
+    def comment_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        viewer = self.viewer
+        return _by_id(self.database, lambda ids: comments.comments_by_ids_statement(viewer, ids))
+
+    @cached_property
+    def tag_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        return _by_id(self.database, tags.tags_by_ids_statement)
+
+    @cached_property
+    def tags_by_post_id(self) -> DataLoader[int, list[Row[Any]]]:
+        return _groups(self.database, tags.tags_of_posts_statement)
+
+    @cached_property
+    def comment_count_by_post_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(self.database, lambda ids: comments.comment_counts_statement(viewer, ids))
+
+    @cached_property
+    def top_level_comment_count_by_post_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(
+            self.database, lambda ids: comments.top_level_comment_counts_statement(viewer, ids)
         )
-        self.post_by_id = _by_id(database, lambda ids: posts.posts_by_ids_statement(viewer, ids))
-        self.comment_by_id = _by_id(
-            database, lambda ids: comments.comments_by_ids_statement(viewer, ids)
-        )
-        self.tag_by_id = _by_id(database, tags.tags_by_ids_statement)
-        self.tags_by_post_id = _groups(database, tags.tags_of_posts_statement)
-        self.comment_count_by_post_id = _counts(
-            database, lambda ids: comments.comment_counts_statement(viewer, ids)
-        )
-        self.top_level_comment_count_by_post_id = _counts(
-            database, lambda ids: comments.top_level_comment_counts_statement(viewer, ids)
-        )
-        self.reply_count_by_comment_id = _counts(
-            database, lambda ids: comments.reply_counts_statement(viewer, ids)
-        )
-        self.post_count_by_author_id = _counts(
-            database, lambda ids: authors.post_counts_statement(viewer, ids)
-        )
-        self.post_count_by_tag_id = _counts(
-            database, lambda ids: tags.post_counts_statement(viewer, ids)
-        )
-        self.comment_page_by_post_id = _comment_pages(
-            database,
-            base=comments.top_level_comments_statement(viewer),
+
+    @cached_property
+    def reply_count_by_comment_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(self.database, lambda ids: comments.reply_counts_statement(viewer, ids))
+
+    @cached_property
+    def post_count_by_author_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(self.database, lambda ids: authors.post_counts_statement(viewer, ids))
+
+    @cached_property
+    def post_count_by_tag_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(self.database, lambda ids: tags.post_counts_statement(viewer, ids))
+
+    @cached_property
+    def comment_page_by_post_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
+        return _comment_pages(
+            self.database,
+            base=comments.top_level_comments_statement(self.viewer),
             parent=comments.COMMENTS.post_id,
         )
-        self.reply_page_by_comment_id = _comment_pages(
-            database,
-            base=comments.replies_statement(viewer),
+
+    @cached_property
+    def reply_page_by_comment_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
+        return _comment_pages(
+            self.database,
+            base=comments.replies_statement(self.viewer),
             parent=comments.COMMENTS.parent_id,
         )
-        self.post_page_by_author_id = _post_pages(
-            database, viewer=viewer, base=visible_post_rows, parent=posts.POSTS.author_id
+
+    @cached_property
+    def post_page_by_author_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
+        return _post_pages(
+            self.database,
+            viewer=self.viewer,
+            base=self._visible_post_rows(),
+            parent=posts.POSTS.author_id,
         )
-        self.post_page_by_tag_id = _post_pages(
-            database,
-            viewer=viewer,
-            base=visible_post_rows.join(
-                tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id
-            ),
-            parent=tags.POST_TAGS.tag_id,
+
+    @cached_property
+    def post_page_by_tag_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
+        tagged = self._visible_post_rows().join(
+            tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id
         )
+        return _post_pages(
+            self.database, viewer=self.viewer, base=tagged, parent=tags.POST_TAGS.tag_id
+        )
+
+    def _visible_post_rows(self) -> Select[Any]:
+        return posts.select_posts(self.viewer).where(visible_posts(self.viewer))

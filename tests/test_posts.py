@@ -229,6 +229,11 @@ async def test_author_type_has_no_email(client: httpx.AsyncClient, database: Dat
     assert body["errors"][0]["message"].startswith("Cannot query field 'email'")
 
 
+ORPHAN = """
+{ post(slug: "orphan") { author { username } comments { nodes { author { username } } } } }
+"""
+
+
 async def test_deactivated_author_is_hidden_on_posts_and_comments(
     client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -238,9 +243,6 @@ async def test_deactivated_author_is_hidden_on_posts_and_comments(
     post = await create_post(database, author_id=gone, slug="orphan")
     await create_comment(database, post_id=post, author_id=gone)
 
-    result = await data(
-        client,
-        '{ post(slug: "orphan") { author { username } comments { nodes { author { username } } } } }',
-    )
+    result = await data(client, ORPHAN)
 
     assert result == {"post": {"author": None, "comments": {"nodes": [{"author": None}]}}}
