@@ -1,5 +1,11 @@
 # syntax=docker/dockerfile:1
 # Build: dependencies in a cached layer, then the code. Run: slim, non-root, health-checked.
+FROM node:20-slim AS playground
+WORKDIR /app
+COPY package.json package-lock.json ./
+# GraphiQL's pinned browser bundles, served by Quire itself (no CDN at run time).
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim AS build
 WORKDIR /app
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -23,6 +29,7 @@ RUN useradd --system --uid 10001 --home-dir /app quire
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --from=build /app /app
+COPY --from=playground /app/node_modules /app/node_modules
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 HOST=0.0.0.0 PORT=8000 QUIRE_ENV=production
 USER quire
 EXPOSE 8000

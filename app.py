@@ -104,6 +104,7 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
         proxy_headers=False,
         server_header=False,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 

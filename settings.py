@@ -18,7 +18,8 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./quire.db",
         validation_alias=AliasChoices("DATABASE_URL", "QUIRE_DATABASE_URL"),
     )
-    database_pool_size: int = Field(default=40, ge=1, le=1000)
+    # Per worker. Keep workers x (pool + overflow) below PostgreSQL's max_connections.
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=10, ge=0, le=1000)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     database_echo: bool = False
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")
     )
     workers: int = Field(default=1, ge=1, le=64)
+    access_log: bool = True
     secret_key: str = DEFAULT_SECRET_KEY
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)

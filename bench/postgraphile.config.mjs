@@ -1,7 +1,7 @@
 // PostGraphile v5 preset for `make bench`: the amber preset over Quire's tables, read-only
 // comparison server. No GraphiQL, no watch mode, no subscriptions, no explain.
 //
-// Env: BENCH_PG_URL (postgres://...), BENCH_PG_PORT (default 5678), BENCH_PG_POOL_MAX (default 40).
+// Env: BENCH_PG_URL (postgres://...), BENCH_PG_PORT (default 5678), BENCH_PG_POOL_MAX (default 16).
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { makePgService } from "postgraphile/adaptors/pg";
 
@@ -20,7 +20,9 @@ const preset = {
     makePgService({
       connectionString,
       schemas: ["public"],
-      poolConfig: { max: Number(process.env.BENCH_PG_POOL_MAX ?? 40) },
+      // PostGraphile sends one statement per request here, so a pool as large as wrk's
+      // connection count never makes a request wait (run.sh passes BENCH_CONNECTIONS).
+      poolConfig: { max: Number(process.env.BENCH_PG_POOL_MAX ?? 16) },
       // No LISTEN/NOTIFY connection: nothing here subscribes.
       pubsub: false,
     }),
