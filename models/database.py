@@ -83,8 +83,10 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
     return engine
 
 
-async def fetch_all(database: Database, statement: Executable) -> Sequence[Row[Any]]:
+async def fetch_all(
+    database: Database, statement: Executable, parameters: dict[str, Any] | None = None
+) -> Sequence[Row[Any]]:
     """Run one read statement on a short-lived pooled connection."""
     async with database.reader.connect() as connection:
-        result = await connection.execute(statement)
+        result = await connection.execute(statement, parameters)
         return result.all()

@@ -1,5 +1,6 @@
 """Reading authors: the public profile of users (never email or password hash)."""
 
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -8,8 +9,8 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from models.database import Database, fetch_all
 from models.tables import posts_table, users_table
-from resolvers.keys import Keys
-from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.keys import key_in
+from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
 from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
 
 USERS = users_table.c
@@ -55,7 +56,7 @@ async def list_authors(
         sort=AUTHOR_SORT,
         request=request,
     )
-    rows = await fetch_all(database, statement)
+    rows = await fetch_all(database, statement, page_parameters(request))
     return to_page(rows, sort=AUTHOR_SORT, request=request, items=list(rows))
 
 
@@ -72,13 +73,17 @@ async def author_by_username(
     return rows[0] if rows else None
 
 
-def authors_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
-    return sa.select(*AUTHOR_COLUMNS).where(ids.match(USERS.id), visible_users(viewer))
+@lru_cache(maxsize=64)
+def authors_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
+    return sa.select(*AUTHOR_COLUMNS).where(
+        key_in(USERS.id, as_array=as_array), visible_users(viewer)
+    )
 
 
-def post_counts_statement(viewer: Viewer, author_ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def post_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     return (
         sa.select(POSTS.author_id, sa.func.count())
-        .where(author_ids.match(POSTS.author_id), visible_posts(viewer))
+        .where(key_in(POSTS.author_id, as_array=as_array), visible_posts(viewer))
         .group_by(POSTS.author_id)
     )

@@ -1,6 +1,7 @@
 """Reading comments: top-level comments of posts, replies of comments, counts, lookups."""
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -8,7 +9,7 @@ from sqlalchemy.sql import Select
 
 from models.tables import comments_table, posts_table
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
-from resolvers.keys import Keys
+from resolvers.keys import key_in
 from resolvers.pagination import Sort
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
@@ -37,37 +38,45 @@ def select_comments(viewer: Viewer) -> Select[Any]:
 COMMENT_SORT = Sort("created", COMMENTS.created_at, COMMENTS.id, datetime, False)
 
 
+@lru_cache(maxsize=64)
 def top_level_comments_statement(viewer: Viewer) -> Select[Any]:
     return select_comments(viewer).where(COMMENTS.parent_id.is_(None), visible_comments(viewer))
 
 
+@lru_cache(maxsize=64)
 def replies_statement(viewer: Viewer) -> Select[Any]:
     return select_comments(viewer).where(visible_comments(viewer))
 
 
-def comments_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def comments_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     """Direct lookups also check the post, so a comment on a hidden post stays hidden."""
     visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
     return select_comments(viewer).where(
-        ids.match(COMMENTS.id), visible_comments(viewer), COMMENTS.post_id.in_(visible_post_ids)
+        key_in(COMMENTS.id, as_array=as_array),
+        visible_comments(viewer),
+        COMMENTS.post_id.in_(visible_post_ids),
     )
 
 
-def comment_counts_statement(viewer: Viewer, post_ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def comment_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     return (
         sa.select(COMMENTS.post_id, sa.func.count())
-        .where(post_ids.match(COMMENTS.post_id), visible_comments(viewer))
+        .where(key_in(COMMENTS.post_id, as_array=as_array), visible_comments(viewer))
         .group_by(COMMENTS.post_id)
     )
 
 
-def reply_counts_statement(viewer: Viewer, comment_ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def reply_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     return (
         sa.select(COMMENTS.parent_id, sa.func.count())
-        .where(comment_ids.match(COMMENTS.parent_id), visible_comments(viewer))
+        .where(key_in(COMMENTS.parent_id, as_array=as_array), visible_comments(viewer))
         .group_by(COMMENTS.parent_id)
     )
 
 
-def top_level_comment_counts_statement(viewer: Viewer, post_ids: Keys) -> Select[Any]:
-    return comment_counts_statement(viewer, post_ids).where(COMMENTS.parent_id.is_(None))
+@lru_cache(maxsize=64)
+def top_level_comment_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
+    return comment_counts_statement(viewer, as_array).where(COMMENTS.parent_id.is_(None))

@@ -4,10 +4,9 @@ from dataclasses import dataclass
 
 import strawberry
 
-from models.columns import utc_now
 from models.database import Database
 from resolvers.loaders import Loaders
-from resolvers.visibility import Viewer
+from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
 
 
@@ -20,7 +19,7 @@ class Context:
 
 
 def build_context(*, settings: Settings, database: Database) -> Context:
-    viewer = Viewer(now=utc_now())
+    viewer = ANONYMOUS
     return Context(
         settings=settings,
         database=database,

@@ -1,13 +1,11 @@
-"""The keys of one batch, rendered as a single SQL parameter.
+"""The keys of one batch, as a single SQL parameter named `keys`.
 
 `id IN (1, 2, ...)` makes SQLAlchemy coerce and render each key and PostgreSQL prepare a new
 statement for every batch size. On PostgreSQL the keys travel as one array parameter
 (`id = ANY($1)`), so a batch of any size is the same prepared statement; SQLite gets one
-expanding parameter.
+expanding parameter. Either way the statement is built once and the keys come at execution.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,13 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ColumnElement
 
 
-@dataclass(frozen=True, slots=True)
-class Keys:
-    values: Sequence[int]
-    as_array: bool
-
-    def match(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
-        if self.as_array:
-            array = sa.bindparam(None, list(self.values), type_=postgresql.ARRAY(sa.Integer))
-            return column == sa.any_(array)
-        return column.in_(sa.bindparam(None, list(self.values), expanding=True))
+def key_in(column: ColumnElement[Any], *, as_array: bool) -> ColumnElement[bool]:
+    if as_array:
+        return column == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(sa.bindparam("keys", expanding=True))

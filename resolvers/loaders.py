@@ -6,7 +6,8 @@ viewer who may not see it, and they die with the request.
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from functools import cached_property
+from enum import Enum
+from functools import cached_property, lru_cache
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -15,71 +16,127 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
 from resolvers import authors, comments, posts, tags
-from resolvers.keys import Keys
-from resolvers.pagination import Page, PageRequest, Sort, paginate_per_parent, to_page
+from resolvers.keys import key_in
+from resolvers.pagination import (
+    Page,
+    PageRequest,
+    Sort,
+    page_parameters,
+    paginate_per_parent,
+    to_page,
+)
 from resolvers.visibility import Viewer, visible_posts
 
-Rows = Sequence[Row[Any]]
 PostPageKey = tuple[int, posts.PostOrderField, bool, PageRequest]
 CommentPageKey = tuple[int, PageRequest]
+StatementFor = Callable[[bool], Select[Any]]
 
 
-def _keys(database: Database, values: Sequence[int]) -> Keys:
-    return Keys(values, as_array=not database.is_sqlite)
-
-
-def _by_id(
-    database: Database, statement: Callable[[Keys], Select[Any]]
-) -> DataLoader[int, Row[Any] | None]:
+def _by_id(database: Database, statement: StatementFor) -> DataLoader[int, Row[Any] | None]:
     async def load(ids: list[int]) -> list[Row[Any] | None]:
-        found = {row.id: row for row in await fetch_all(database, statement(_keys(database, ids)))}
+        rows = await _fetch_keys(database, statement, ids)
+        found = {row.id: row for row in rows}
         return [found.get(row_id) for row_id in ids]
 
     return DataLoader(load)
 
 
-def _counts(database: Database, statement: Callable[[Keys], Select[Any]]) -> DataLoader[int, int]:
+def _counts(database: Database, statement: StatementFor) -> DataLoader[int, int]:
     async def load(ids: list[int]) -> list[int]:
-        counts = dict(
-            tuple(row) for row in await fetch_all(database, statement(_keys(database, ids)))
-        )
+        counts = dict(tuple(row) for row in await _fetch_keys(database, statement, ids))
         return [counts.get(row_id, 0) for row_id in ids]
 
     return DataLoader(load)
 
 
-def _groups(
-    database: Database, statement: Callable[[Keys], Select[Any]]
-) -> DataLoader[int, list[Row[Any]]]:
+def _groups(database: Database, statement: StatementFor) -> DataLoader[int, list[Row[Any]]]:
     """Rows grouped by their first column (the parent id), in statement order."""
 
     async def load(ids: list[int]) -> list[list[Row[Any]]]:
         grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
-        for row in await fetch_all(database, statement(_keys(database, ids))):
+        for row in await _fetch_keys(database, statement, ids):
             grouped[row[0]].append(row)
         return [grouped.get(row_id, []) for row_id in ids]
 
     return DataLoader(load)
 
 
+async def _fetch_keys(
+    database: Database, statement: StatementFor, keys: list[int]
+) -> Sequence[Row[Any]]:
+    return await fetch_all(database, statement(not database.is_sqlite), {"keys": keys})
+
+
+class PageSource(Enum):
+    """The nested connections, each a page per parent."""
+
+    POST_COMMENTS = "post_comments"
+    COMMENT_REPLIES = "comment_replies"
+    AUTHOR_POSTS = "author_posts"
+    TAG_POSTS = "tag_posts"
+
+
+@lru_cache(maxsize=256)
+def _page_statement(
+    source: PageSource,
+    viewer: Viewer,
+    *,
+    as_array: bool,
+    order: tuple[posts.PostOrderField, bool] | None,
+    request: PageRequest,
+) -> Select[Any]:
+    """Built once per page shape; keys, cursor values and sizes are parameters.
+    (`request` is in the key through `page_shape` only: see `_pages_per_parent`.)"""
+    base, parent = _page_base(source, viewer)
+    sort = _page_sort(viewer, order)
+    return paginate_per_parent(
+        base.where(key_in(parent, as_array=as_array)), parent=parent, sort=sort, request=request
+    )
+
+
+def _page_base(source: PageSource, viewer: Viewer) -> tuple[Select[Any], ColumnElement[int]]:
+    if source is PageSource.POST_COMMENTS:
+        return comments.top_level_comments_statement(viewer), comments.COMMENTS.post_id
+    if source is PageSource.COMMENT_REPLIES:
+        return comments.replies_statement(viewer), comments.COMMENTS.parent_id
+    visible = posts.select_posts(viewer).where(visible_posts(viewer))
+    if source is PageSource.AUTHOR_POSTS:
+        return visible, posts.POSTS.author_id
+    tagged = visible.join(tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id)
+    return tagged, tags.POST_TAGS.tag_id
+
+
+def _page_sort(viewer: Viewer, order: tuple[posts.PostOrderField, bool] | None) -> Sort:
+    if order is None:
+        return comments.COMMENT_SORT
+    field, descending = order
+    return posts.post_sort(viewer, field=field, descending=descending)
+
+
 async def _pages_per_parent(
     database: Database,
     *,
-    base: Select[Any],
-    parent: ColumnElement[int],
-    sort: Sort,
+    source: PageSource,
+    viewer: Viewer,
+    order: tuple[posts.PostOrderField, bool] | None,
     request: PageRequest,
     parent_ids: list[int],
 ) -> dict[int, Page[Row[Any]]]:
-    statement = paginate_per_parent(
-        base.where(_keys(database, parent_ids).match(parent)),
-        parent=parent,
-        sort=sort,
-        request=request,
+    # Requests of one shape share a statement: key the cache by a representative request.
+    shape_request = PageRequest(
+        limit=0,
+        after=(0, 0) if request.after is not None else None,
+        before=(0, 0) if request.before is not None else None,
+        backwards=request.backwards,
     )
+    statement = _page_statement(
+        source, viewer, as_array=not database.is_sqlite, order=order, request=shape_request
+    )
+    parameters = {"keys": parent_ids, **page_parameters(request)}
     grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
-    for row in await fetch_all(database, statement):
+    for row in await fetch_all(database, statement, parameters):
         grouped[row.parent_id_].append(row)
+    sort = _page_sort(viewer, order)
     return {
         parent_id: to_page(
             grouped.get(parent_id, []),
@@ -100,16 +157,16 @@ def _grouped_by_arguments(keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], 
 
 
 def _comment_pages(
-    database: Database, *, base: Select[Any], parent: ColumnElement[int]
+    database: Database, *, viewer: Viewer, source: PageSource
 ) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
     async def load(keys: list[CommentPageKey]) -> list[Page[Row[Any]]]:
         pages: dict[CommentPageKey, Page[Row[Any]]] = {}
         for (request,), parent_ids in _grouped_by_arguments(list(keys)).items():
             found = await _pages_per_parent(
                 database,
-                base=base,
-                parent=parent,
-                sort=comments.COMMENT_SORT,
+                source=source,
+                viewer=viewer,
+                order=None,
                 request=request,
                 parent_ids=parent_ids,
             )
@@ -120,14 +177,18 @@ def _comment_pages(
 
 
 def _post_pages(
-    database: Database, *, viewer: Viewer, base: Select[Any], parent: ColumnElement[int]
+    database: Database, *, viewer: Viewer, source: PageSource
 ) -> DataLoader[PostPageKey, Page[Row[Any]]]:
     async def load(keys: list[PostPageKey]) -> list[Page[Row[Any]]]:
         pages: dict[PostPageKey, Page[Row[Any]]] = {}
         for (field, descending, request), ids in _grouped_by_arguments(list(keys)).items():
-            sort = posts.post_sort(viewer, field=field, descending=descending)
             found = await _pages_per_parent(
-                database, base=base, parent=parent, sort=sort, request=request, parent_ids=ids
+                database,
+                source=source,
+                viewer=viewer,
+                order=(field, descending),
+                request=request,
+                parent_ids=ids,
             )
             pages.update(
                 ((parent_id, field, descending, request), page) for parent_id, page in found.items()
@@ -148,17 +209,23 @@ class Loaders:
     @cached_property
     def author_by_id(self) -> DataLoader[int, Row[Any] | None]:
         viewer = self.viewer
-        return _by_id(self.database, lambda ids: authors.authors_by_ids_statement(viewer, ids))
+        return _by_id(
+            self.database, lambda as_array: authors.authors_by_ids_statement(viewer, as_array)
+        )
 
     @cached_property
     def post_by_id(self) -> DataLoader[int, Row[Any] | None]:
         viewer = self.viewer
-        return _by_id(self.database, lambda ids: posts.posts_by_ids_statement(viewer, ids))
+        return _by_id(
+            self.database, lambda as_array: posts.posts_by_ids_statement(viewer, as_array)
+        )
 
     @cached_property
     def comment_by_id(self) -> DataLoader[int, Row[Any] | None]:
         viewer = self.viewer
-        return _by_id(self.database, lambda ids: comments.comments_by_ids_statement(viewer, ids))
+        return _by_id(
+            self.database, lambda as_array: comments.comments_by_ids_statement(viewer, as_array)
+        )
 
     @cached_property
     def tag_by_id(self) -> DataLoader[int, Row[Any] | None]:
@@ -171,63 +238,49 @@ class Loaders:
     @cached_property
     def comment_count_by_post_id(self) -> DataLoader[int, int]:
         viewer = self.viewer
-        return _counts(self.database, lambda ids: comments.comment_counts_statement(viewer, ids))
+        return _counts(
+            self.database, lambda as_array: comments.comment_counts_statement(viewer, as_array)
+        )
 
     @cached_property
     def top_level_comment_count_by_post_id(self) -> DataLoader[int, int]:
         viewer = self.viewer
         return _counts(
-            self.database, lambda ids: comments.top_level_comment_counts_statement(viewer, ids)
+            self.database,
+            lambda as_array: comments.top_level_comment_counts_statement(viewer, as_array),
         )
 
     @cached_property
     def reply_count_by_comment_id(self) -> DataLoader[int, int]:
         viewer = self.viewer
-        return _counts(self.database, lambda ids: comments.reply_counts_statement(viewer, ids))
+        return _counts(
+            self.database, lambda as_array: comments.reply_counts_statement(viewer, as_array)
+        )
 
     @cached_property
     def post_count_by_author_id(self) -> DataLoader[int, int]:
         viewer = self.viewer
-        return _counts(self.database, lambda ids: authors.post_counts_statement(viewer, ids))
+        return _counts(
+            self.database, lambda as_array: authors.post_counts_statement(viewer, as_array)
+        )
 
     @cached_property
     def post_count_by_tag_id(self) -> DataLoader[int, int]:
         viewer = self.viewer
-        return _counts(self.database, lambda ids: tags.post_counts_statement(viewer, ids))
+        return _counts(self.database, lambda as_array: tags.post_counts_statement(viewer, as_array))
 
     @cached_property
     def comment_page_by_post_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
-        return _comment_pages(
-            self.database,
-            base=comments.top_level_comments_statement(self.viewer),
-            parent=comments.COMMENTS.post_id,
-        )
+        return _comment_pages(self.database, viewer=self.viewer, source=PageSource.POST_COMMENTS)
 
     @cached_property
     def reply_page_by_comment_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
-        return _comment_pages(
-            self.database,
-            base=comments.replies_statement(self.viewer),
-            parent=comments.COMMENTS.parent_id,
-        )
+        return _comment_pages(self.database, viewer=self.viewer, source=PageSource.COMMENT_REPLIES)
 
     @cached_property
     def post_page_by_author_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
-        return _post_pages(
-            self.database,
-            viewer=self.viewer,
-            base=self._visible_post_rows(),
-            parent=posts.POSTS.author_id,
-        )
+        return _post_pages(self.database, viewer=self.viewer, source=PageSource.AUTHOR_POSTS)
 
     @cached_property
     def post_page_by_tag_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
-        tagged = self._visible_post_rows().join(
-            tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id
-        )
-        return _post_pages(
-            self.database, viewer=self.viewer, base=tagged, parent=tags.POST_TAGS.tag_id
-        )
-
-    def _visible_post_rows(self) -> Select[Any]:
-        return posts.select_posts(self.viewer).where(visible_posts(self.viewer))
+        return _post_pages(self.database, viewer=self.viewer, source=PageSource.TAG_POSTS)

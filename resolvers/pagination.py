@@ -84,21 +84,38 @@ def _order_by(sort: Sort, *, backwards: bool) -> list[ColumnElement[Any]]:
     return [sort.key.asc(), sort.id.asc()]
 
 
-def _beyond(sort: Sort, key: CursorKey, *, later: bool) -> ColumnElement[bool]:
+def _beyond(sort: Sort, name: str, *, later: bool) -> ColumnElement[bool]:
     """Rows strictly after (later=True) or before the cursor in the sort's own direction."""
-    value, row_id = key
     row = sa.tuple_(sort.key, sort.id)
-    bound = sa.tuple_(sa.literal(value, sort.key.type), sa.literal(row_id, sa.Integer()))
+    bound = sa.tuple_(
+        sa.bindparam(f"{name}_value", type_=sort.key.type),
+        sa.bindparam(f"{name}_id", type_=sa.Integer()),
+    )
     return row < bound if sort.descending == later else row > bound
 
 
 def keyset_conditions(sort: Sort, request: PageRequest) -> list[ColumnElement[bool]]:
     conditions = []
     if request.after is not None:
-        conditions.append(_beyond(sort, request.after, later=True))
+        conditions.append(_beyond(sort, "after", later=True))
     if request.before is not None:
-        conditions.append(_beyond(sort, request.before, later=False))
+        conditions.append(_beyond(sort, "before", later=False))
     return conditions
+
+
+def page_parameters(request: PageRequest) -> dict[str, Any]:
+    """The values of a page statement's parameters: its statements depend only on the page's
+    shape (which cursors, which direction), so one compiled statement serves every page."""
+    parameters: dict[str, Any] = {"page_rows": request.limit + 1}
+    if request.after is not None:
+        parameters["after_value"], parameters["after_id"] = request.after
+    if request.before is not None:
+        parameters["before_value"], parameters["before_id"] = request.before
+    return parameters
+
+
+def page_shape(request: PageRequest) -> tuple[bool, bool, bool]:
+    return request.after is not None, request.before is not None, request.backwards
 
 
 def paginate(statement: Select[Any], *, sort: Sort, request: PageRequest) -> Select[Any]:
@@ -107,7 +124,7 @@ def paginate(statement: Select[Any], *, sort: Sort, request: PageRequest) -> Sel
         statement.add_columns(sort.key.label("sort_key"))
         .where(*keyset_conditions(sort, request))
         .order_by(*_order_by(sort, backwards=request.backwards))
-        .limit(request.limit + 1)
+        .limit(sa.bindparam("page_rows", type_=sa.Integer()))
     )
 
 
@@ -131,7 +148,7 @@ def paginate_per_parent(
     )
     return (
         sa.select(ranked)
-        .where(ranked.c.position_ <= request.limit + 1)
+        .where(ranked.c.position_ <= sa.bindparam("page_rows", type_=sa.Integer()))
         .order_by(ranked.c.parent_id_, ranked.c.position_)
     )
 

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +19,8 @@ from models.tables import (
     users_table,
 )
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
-from resolvers.keys import Keys
-from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.keys import key_in
+from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
 POSTS = posts_table.c
@@ -108,7 +109,7 @@ async def list_posts(
     request: PageRequest,
 ) -> Page[Row[Any]]:
     statement = paginate(select_posts(viewer).where(*conditions), sort=sort, request=request)
-    rows = await fetch_all(database, statement)
+    rows = await fetch_all(database, statement, page_parameters(request))
     return to_page(rows, sort=sort, request=request, items=list(rows))
 
 
@@ -123,8 +124,9 @@ async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[
     return rows[0] if rows else None
 
 
-def posts_by_ids_statement(viewer: Viewer, ids: Keys) -> Select[Any]:
-    return select_posts(viewer).where(ids.match(POSTS.id), visible_posts(viewer))
+@lru_cache(maxsize=64)
+def posts_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
+    return select_posts(viewer).where(key_in(POSTS.id, as_array=as_array), visible_posts(viewer))
 
 
 def search_sort(database: Database, viewer: Viewer, query: str) -> tuple[Sort, Select[Any]]:
@@ -159,7 +161,7 @@ async def search_posts(
 ) -> Page[Row[Any]]:
     sort, matched = search_sort(database, viewer, query)
     statement = paginate(matched.where(visible_posts(viewer)), sort=sort, request=request)
-    rows = await fetch_all(database, statement)
+    rows = await fetch_all(database, statement, page_parameters(request))
     return to_page(rows, sort=sort, request=request, items=list(rows))
 
 

@@ -1,5 +1,6 @@
 """Reading tags: the list, lookups, the tags of posts and the post counts of tags."""
 
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -8,8 +9,8 @@ from sqlalchemy.sql import Select
 
 from models.database import Database, fetch_all
 from models.tables import post_tags_table, posts_table, tags_table
-from resolvers.keys import Keys
-from resolvers.pagination import Page, PageRequest, Sort, paginate, to_page
+from resolvers.keys import key_in
+from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
 from resolvers.visibility import Viewer, visible_posts
 
 TAGS = tags_table.c
@@ -24,7 +25,7 @@ TAG_SORT = Sort("name", TAGS.name, TAGS.id, str, False)
 
 async def list_tags(database: Database, *, request: PageRequest) -> Page[Row[Any]]:
     statement = paginate(sa.select(*TAG_COLUMNS), sort=TAG_SORT, request=request)
-    rows = await fetch_all(database, statement)
+    rows = await fetch_all(database, statement, page_parameters(request))
     return to_page(rows, sort=TAG_SORT, request=request, items=list(rows))
 
 
@@ -38,23 +39,26 @@ async def tag_by_slug(database: Database, *, slug: str) -> Row[Any] | None:
     return rows[0] if rows else None
 
 
-def tags_by_ids_statement(ids: Keys) -> Select[Any]:
-    return sa.select(*TAG_COLUMNS).where(ids.match(TAGS.id))
+@lru_cache(maxsize=64)
+def tags_by_ids_statement(as_array: bool) -> Select[Any]:
+    return sa.select(*TAG_COLUMNS).where(key_in(TAGS.id, as_array=as_array))
 
 
-def tags_of_posts_statement(post_ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def tags_of_posts_statement(as_array: bool) -> Select[Any]:
     return (
         sa.select(POST_TAGS.post_id, *TAG_COLUMNS)
         .select_from(POST_TAG_JOIN)
-        .where(post_ids.match(POST_TAGS.post_id))
+        .where(key_in(POST_TAGS.post_id, as_array=as_array))
         .order_by(POST_TAGS.post_id, TAGS.name)
     )
 
 
-def post_counts_statement(viewer: Viewer, tag_ids: Keys) -> Select[Any]:
+@lru_cache(maxsize=64)
+def post_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     return (
         sa.select(POST_TAGS.tag_id, sa.func.count())
         .select_from(post_tags_table.join(posts_table, POSTS.id == POST_TAGS.post_id))
-        .where(tag_ids.match(POST_TAGS.tag_id), visible_posts(viewer))
+        .where(key_in(POST_TAGS.tag_id, as_array=as_array), visible_posts(viewer))
         .group_by(POST_TAGS.tag_id)
     )

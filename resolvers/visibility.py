@@ -5,12 +5,11 @@ row hidden from a viewer is hidden everywhere alike.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement
 
-from models.columns import utc_now
+from models.columns import UTCDateTime, utc_now
 from models.tables import (
     CommentStatus,
     PostStatus,
@@ -33,19 +32,16 @@ class Viewer:
 
     user_id: int | None = None
     role: Role | None = None
-    now: datetime | None = None
-
-    @property
-    def clock(self) -> datetime:
-        return self.now or utc_now()
 
 
 ANONYMOUS = Viewer()
 
 
 def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
-    """Published posts whose publication time has come."""
-    return sa.and_(_POSTS.status == PostStatus.PUBLISHED.value, _POSTS.published_at <= viewer.clock)
+    """Published posts whose publication time has come (the time read when the statement runs,
+    so that statements can be built once and reused)."""
+    now = sa.bindparam("now", callable_=utc_now, type_=UTCDateTime())
+    return sa.and_(_POSTS.status == PostStatus.PUBLISHED.value, _POSTS.published_at <= now)
 
 
 def visible_comments(viewer: Viewer) -> ColumnElement[bool]:

@@ -27,9 +27,20 @@ class Edge(Generic[NodeType]):
 @strawberry.type
 class Connection(Generic[NodeType]):
     nodes: list[NodeType]
-    page_info: PageInfo
     page: strawberry.Private[Page[Any]]
     counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        # Built on demand: most nested connections are asked for nodes only, and every cursor
+        # costs a JSON encoding.
+        page, last = self.page, len(self.page.items) - 1
+        return PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursor(0) if last >= 0 else None,
+            end_cursor=page.cursor(last) if last >= 0 else None,
+        )
 
     @strawberry.field
     def edges(self) -> list[Edge[NodeType]]:
@@ -47,16 +58,8 @@ def connection_from_page(
     to_node: Callable[[Any], NodeType],
     counter: Callable[[], Awaitable[int]],
 ) -> Connection[NodeType]:
-    last = len(page.items) - 1
-    page_info = PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.cursor(0) if last >= 0 else None,
-        end_cursor=page.cursor(last) if last >= 0 else None,
-    )
     return Connection(
         nodes=[to_node(item) for item in page.items],
-        page_info=page_info,
         page=page,
         counter=counter,
     )
