@@ -118,9 +118,13 @@ async def count_posts(database: Database, *, conditions: list[ColumnElement[bool
     return int(rows[0][0])
 
 
+@lru_cache(maxsize=64)
+def post_by_slug_statement(viewer: Viewer) -> Select[Any]:
+    return select_posts(viewer).where(POSTS.slug == sa.bindparam("slug"), visible_posts(viewer))
+
+
 async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
-    statement = select_posts(viewer).where(POSTS.slug == slug, visible_posts(viewer))
-    rows = await fetch_all(database, statement)
+    rows = await fetch_all(database, post_by_slug_statement(viewer), {"slug": slug})
     return rows[0] if rows else None
 
 
