@@ -22,6 +22,7 @@ from resolvers.pagination import (
     PageRequest,
     Sort,
     page_parameters,
+    page_shape,
     paginate_per_parent,
     to_page,
 )
@@ -85,8 +86,8 @@ def _page_statement(
     order: tuple[posts.PostOrderField, bool] | None,
     request: PageRequest,
 ) -> Select[Any]:
-    """Built once per page shape; keys, cursor values and sizes are parameters.
-    (`request` is in the key through `page_shape` only: see `_pages_per_parent`.)"""
+    """Built once per page shape (`request` is a `page_shape`); keys, cursor values and sizes
+    are parameters."""
     base, parent = _page_base(source, viewer)
     sort = _page_sort(viewer, order)
     return paginate_per_parent(
@@ -122,15 +123,8 @@ async def _pages_per_parent(
     request: PageRequest,
     parent_ids: list[int],
 ) -> dict[int, Page[Row[Any]]]:
-    # Requests of one shape share a statement: key the cache by a representative request.
-    shape_request = PageRequest(
-        limit=0,
-        after=(0, 0) if request.after is not None else None,
-        before=(0, 0) if request.before is not None else None,
-        backwards=request.backwards,
-    )
     statement = _page_statement(
-        source, viewer, as_array=not database.is_sqlite, order=order, request=shape_request
+        source, viewer, as_array=not database.is_sqlite, order=order, request=page_shape(request)
     )
     parameters = {"keys": parent_ids, **page_parameters(request)}
     grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)

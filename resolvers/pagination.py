@@ -114,8 +114,15 @@ def page_parameters(request: PageRequest) -> dict[str, Any]:
     return parameters
 
 
-def page_shape(request: PageRequest) -> tuple[bool, bool, bool]:
-    return request.after is not None, request.before is not None, request.backwards
+def page_shape(request: PageRequest) -> PageRequest:
+    """A representative of the requests that share one statement (same cursors present, same
+    direction), to key statement caches by."""
+    return PageRequest(
+        limit=0,
+        after=(0, 0) if request.after is not None else None,
+        before=(0, 0) if request.before is not None else None,
+        backwards=request.backwards,
+    )
 
 
 def paginate(statement: Select[Any], *, sort: Sort, request: PageRequest) -> Select[Any]:

@@ -1,5 +1,6 @@
 """Reading posts: lists with filters and orders, lookups, counts and full-text search."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
+from models.columns import UTCDateTime
 from models.database import Database, fetch_all
 from models.tables import (
     PostStatus,
@@ -20,7 +22,15 @@ from models.tables import (
 )
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
 from resolvers.keys import key_in
-from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
+from resolvers.pagination import (
+    Page,
+    PageRequest,
+    Sort,
+    page_parameters,
+    page_shape,
+    paginate,
+    to_page,
+)
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
 POSTS = posts_table.c
@@ -71,50 +81,88 @@ def post_sort(viewer: Viewer, *, field: PostOrderField, descending: bool) -> Sor
     return Sort("published", POSTS.published_at, POSTS.id, datetime, descending)
 
 
-def post_conditions(
-    viewer: Viewer,
-    *,
-    status: PostStatus | None = None,
-    author_username: str | None = None,
-    tag_slug: str | None = None,
-    published_before: datetime | None = None,
-    published_after: datetime | None = None,
-) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True, slots=True)
+class PostCriteria:
+    """What a list of posts is narrowed to; every given condition must hold."""
+
+    status: PostStatus | None = None
+    author_username: str | None = None
+    tag_slug: str | None = None
+    published_before: datetime | None = None
+    published_after: datetime | None = None
+
+    def shape(self) -> tuple[bool, ...]:
+        return tuple(getattr(self, name) is not None for name in self.__slots__)
+
+    def parameters(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self.__slots__}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def post_conditions(viewer: Viewer, shape: tuple[bool, ...]) -> list[ColumnElement[bool]]:
+    """Conditions for the criteria present in `shape`; their values are bound parameters."""
+    status, author, tag, before, after = shape
     conditions = [visible_posts(viewer)]
-    if status is not None:
-        conditions.append(POSTS.status == status.value)
-    if author_username is not None:
-        author_ids = sa.select(USERS.id).where(USERS.username == author_username)
+    if status:
+        conditions.append(POSTS.status == sa.bindparam("status", type_=POSTS.status.type))
+    if author:
+        author_ids = sa.select(USERS.id).where(USERS.username == sa.bindparam("author_username"))
         conditions.append(POSTS.author_id.in_(author_ids))
-    if tag_slug is not None:
+    if tag:
         tagged = (
             sa.select(POST_TAGS.post_id)
             .join(tags_table, TAGS.id == POST_TAGS.tag_id)
-            .where(TAGS.slug == tag_slug)
+            .where(TAGS.slug == sa.bindparam("tag_slug"))
         )
         conditions.append(POSTS.id.in_(tagged))
-    if published_before is not None:
-        conditions.append(POSTS.published_at < published_before)
-    if published_after is not None:
-        conditions.append(POSTS.published_at > published_after)
+    if before:
+        conditions.append(
+            POSTS.published_at < sa.bindparam("published_before", type_=UTCDateTime())
+        )
+    if after:
+        conditions.append(POSTS.published_at > sa.bindparam("published_after", type_=UTCDateTime()))
     return conditions
+
+
+@lru_cache(maxsize=256)
+def _list_statement(
+    viewer: Viewer,
+    shape: tuple[bool, ...],
+    order: tuple[PostOrderField, bool],
+    request: PageRequest,
+) -> Select[Any]:
+    field, descending = order
+    return paginate(
+        select_posts(viewer).where(*post_conditions(viewer, shape)),
+        sort=post_sort(viewer, field=field, descending=descending),
+        request=request,
+    )
+
+
+@lru_cache(maxsize=64)
+def _count_statement(viewer: Viewer, shape: tuple[bool, ...]) -> Select[Any]:
+    return sa.select(sa.func.count()).where(*post_conditions(viewer, shape))
 
 
 async def list_posts(
     database: Database,
     *,
     viewer: Viewer,
-    conditions: list[ColumnElement[bool]],
-    sort: Sort,
+    criteria: PostCriteria,
+    order: tuple[PostOrderField, bool],
     request: PageRequest,
 ) -> Page[Row[Any]]:
-    statement = paginate(select_posts(viewer).where(*conditions), sort=sort, request=request)
-    rows = await fetch_all(database, statement, page_parameters(request))
+    statement = _list_statement(viewer, criteria.shape(), order, page_shape(request))
+    parameters = {**criteria.parameters(), **page_parameters(request)}
+    rows = await fetch_all(database, statement, parameters)
+    field, descending = order
+    sort = post_sort(viewer, field=field, descending=descending)
     return to_page(rows, sort=sort, request=request, items=list(rows))
 
 
-async def count_posts(database: Database, *, conditions: list[ColumnElement[bool]]) -> int:
-    rows = await fetch_all(database, sa.select(sa.func.count()).where(*conditions))
+async def count_posts(database: Database, *, viewer: Viewer, criteria: PostCriteria) -> int:
+    statement = _count_statement(viewer, criteria.shape())
+    rows = await fetch_all(database, statement, criteria.parameters())
     return int(rows[0][0])
 
 

@@ -13,7 +13,7 @@ from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
 from schema.connections import Connection, connection_from_page
-from schema.inputs import PostFilter, PostOrder
+from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
 from schema.prefetch import node_fields
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
@@ -21,10 +21,9 @@ NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Commen
 MAX_NODES = 100
 
 
-def _post_conditions(info: Info, filter: PostFilter | None) -> list[Any]:
+def _post_criteria(filter: PostFilter | None) -> posts.PostCriteria:
     filter = filter or PostFilter()
-    return posts.post_conditions(
-        info.context.viewer,
+    return posts.PostCriteria(
         status=filter.status,
         author_username=filter.author_username,
         tag_slug=filter.tag_slug,
@@ -80,17 +79,22 @@ class Query:
         filter: PostFilter | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection[Post]:
-        sort = post_sort(info, order_by)
+        order = order_by or DEFAULT_POST_ORDER
+        sort = post_sort(info, order)
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        conditions = _post_conditions(info, filter)
-        database = info.context.database
+        criteria = _post_criteria(filter)
+        database, viewer = info.context.database, info.context.viewer
         page = await posts.list_posts(
-            database, viewer=info.context.viewer, conditions=conditions, sort=sort, request=request
+            database,
+            viewer=viewer,
+            criteria=criteria,
+            order=(order.field, order.direction is OrderDirection.DESC),
+            request=request,
         )
         connection = connection_from_page(
             page,
             to_node=lambda row: Post.from_row(row, info.context.loaders),
-            counter=lambda: posts.count_posts(database, conditions=conditions),
+            counter=lambda: posts.count_posts(database, viewer=viewer, criteria=criteria),
         )
         await prefetch_posts(info, connection.nodes, node_fields(_selected(info)))
         return connection
