@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from models.database import Database, create_database
+from models.passwords import Passwords, create_passwords
 from resolvers.context import Context, build_context
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
@@ -35,13 +36,19 @@ SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
 
 class QuireGraphQL(GraphQL[Context, None]):
-    def __init__(self, *, settings: Settings, database: Database) -> None:
+    def __init__(self, *, settings: Settings, database: Database, passwords: Passwords) -> None:
         super().__init__(create_schema(), graphql_ide="graphiql" if settings.graphiql else None)
         self.settings = settings
         self.database = database
+        self.passwords = passwords
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return build_context(settings=self.settings, database=self.database)
+        return await build_context(
+            settings=self.settings,
+            database=self.database,
+            passwords=self.passwords,
+            authorization=request.headers.get("authorization"),
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -75,7 +82,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await database.dispose()
 
-    graphql = QuireGraphQL(settings=settings, database=database)
+    graphql = QuireGraphQL(
+        settings=settings, database=database, passwords=create_passwords(settings)
+    )
     application = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 from models.comment import Comment, CommentStatus
 from models.post import Post, PostStatus
+from models.refresh_token import RefreshToken
 from models.tag import PostTag, Tag
 from models.user import Role, User
 
@@ -16,6 +17,7 @@ posts_table: sa.Table = Post.__table__  # type: ignore[attr-defined]
 tags_table: sa.Table = Tag.__table__  # type: ignore[attr-defined]
 post_tags_table: sa.Table = PostTag.__table__  # type: ignore[attr-defined]
 comments_table: sa.Table = Comment.__table__  # type: ignore[attr-defined]
+refresh_tokens_table: sa.Table = RefreshToken.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Comment",
@@ -23,6 +25,7 @@ __all__ = [
     "Post",
     "PostStatus",
     "PostTag",
+    "RefreshToken",
     "Role",
     "Tag",
     "User",
@@ -30,6 +33,7 @@ __all__ = [
     "metadata",
     "post_tags_table",
     "posts_table",
+    "refresh_tokens_table",
     "tags_table",
     "users_table",
 ]

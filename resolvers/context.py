@@ -5,6 +5,10 @@ from dataclasses import dataclass
 import strawberry
 
 from models.database import Database
+from models.passwords import Passwords
+from models.tables import Role
+from resolvers import accounts, tokens
+from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.loaders import Loaders
 from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
@@ -14,17 +18,52 @@ from settings import Settings
 class Context:
     settings: Settings
     database: Database
+    passwords: Passwords
     viewer: Viewer
     loaders: Loaders
+    # A bad bearer token refuses the whole operation (see schema/permissions.py), so that a
+    # client with an expired token learns to refresh instead of silently seeing less.
+    credentials_error: QuireError | None = None
 
 
-def build_context(*, settings: Settings, database: Database) -> Context:
-    viewer = ANONYMOUS
+async def authenticate(
+    *, settings: Settings, database: Database, authorization: str | None
+) -> Viewer:
+    """The viewer a bearer token names; anonymous without one. Deactivated users' tokens stop
+    working at once, so an authenticated request costs one lookup of the user."""
+    if not authorization:
+        return ANONYMOUS
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthenticatedError("Send the access token as 'Authorization: Bearer <token>'.")
+    claims = tokens.read_access_token(settings, token.strip())
+    user = await accounts.active_user(database, claims.user_id)
+    if user is None:
+        raise UnauthenticatedError("This account is deactivated or no longer exists.")
+    return Viewer(user_id=user.id, role=Role(user.role))
+
+
+async def build_context(
+    *,
+    settings: Settings,
+    database: Database,
+    passwords: Passwords,
+    authorization: str | None = None,
+) -> Context:
+    credentials_error = None
+    try:
+        viewer = await authenticate(
+            settings=settings, database=database, authorization=authorization
+        )
+    except QuireError as error:
+        viewer, credentials_error = ANONYMOUS, error
     return Context(
         settings=settings,
         database=database,
+        passwords=passwords,
         viewer=viewer,
         loaders=Loaders(database=database, viewer=viewer),
+        credentials_error=credentials_error,
     )
 
 

@@ -20,3 +20,15 @@ class BadUserInputError(QuireError):
 
 class BadCursorError(QuireError):
     code = "BAD_CURSOR"
+
+
+class UnauthenticatedError(QuireError):
+    code = "UNAUTHENTICATED"
+
+
+class TokenExpiredError(QuireError):
+    code = "TOKEN_EXPIRED"
+
+
+class ForbiddenError(QuireError):
+    code = "FORBIDDEN"

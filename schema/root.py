@@ -6,14 +6,17 @@ import strawberry
 from graphql import GraphQLError
 from strawberry import relay
 from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
 from resolvers import authors, posts, tags
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
+from schema.accounts import AccountMutation, AccountQuery
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
+from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
@@ -55,7 +58,7 @@ async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
 
 
 @strawberry.type
-class Query:
+class Query(AccountQuery):
     @strawberry.field(description="Fetches any object by its global ID (Relay).")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return (await _resolve_nodes(info, [id]))[0]
@@ -198,13 +201,30 @@ def _is_expected(error: GraphQLError) -> bool:
     return original is None or isinstance(original, QuireError)
 
 
+@strawberry.type
+class Mutation(AccountMutation):
+    pass
+
+
+class QuireSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Refusals clients can act on are not server faults: log only the unexpected ones.
+        unexpected = [error for error in errors if not isinstance(error.original_error, QuireError)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 def create_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return QuireSchema(
         query=Query,
+        mutation=Mutation,
         types=[Post, Author, Comment, Tag],
         extensions=[
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
+            RefuseBadCredentials,
             lambda: MaskErrors(should_mask_error=lambda error: not _is_expected(error)),
         ],
     )

@@ -24,7 +24,7 @@ from settings import Settings
 POSTGRES_ADMIN_DSN = os.environ.get(
     "QUIRE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES_IN_DELETE_ORDER = ("post_tags", "comments", "posts", "tags", "users")
+TABLES_IN_DELETE_ORDER = ("refresh_tokens", "post_tags", "comments", "posts", "tags", "users")
 ON_CI = os.environ.get("CI") == "true"
 
 
@@ -78,6 +78,10 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         database_pool_size=5,
         gc_freeze=False,
+        # argon2's cheapest parameters: tests check behaviour, not hashing cost.
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=8,
+        argon2_parallelism=1,
         _env_file=None,
     )
 

@@ -1,0 +1,229 @@
+"""Accounts: sign-up, log-in, session refresh and log-out. Expected refusals (a taken name, a
+short password, wrong credentials) come back as problems; auth faults are raised."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from models.columns import utc_now
+from models.database import Database
+from models.passwords import Passwords
+from models.tables import Role, users_table
+from resolvers import tokens
+from resolvers.errors import UnauthenticatedError
+from settings import Settings
+
+USERS = users_table.c
+USERNAME = re.compile(r"[a-z0-9_]{3,40}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PASSWORD_LENGTH = (10, 256)
+WRONG_CREDENTIALS = "The username or password is wrong."
+
+USER_COLUMNS = (
+    USERS.id,
+    USERS.username,
+    USERS.email,
+    USERS.display_name,
+    USERS.bio,
+    USERS.avatar_url,
+    USERS.role,
+    USERS.is_active,
+    USERS.created_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the user can fix, tied to an input field where there is one."""
+
+    field: str | None
+    message: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    username: str
+    email: str
+    password: str
+    display_name: str
+
+
+@dataclass(slots=True)
+class Session:
+    user: Row[Any] | None = None
+    issued: tokens.IssuedTokens | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _sign_up_problems(sign_up: SignUp) -> list[Problem]:
+    problems = []
+    if not USERNAME.fullmatch(sign_up.username):
+        problems.append(
+            Problem(
+                "username",
+                "Use 3 to 40 lowercase letters, digits or underscores.",
+                "USERNAME_INVALID",
+            )
+        )
+    if len(sign_up.email) > 254 or not EMAIL.fullmatch(sign_up.email):
+        problems.append(
+            Problem("email", "Enter an email address like ada@example.com.", "EMAIL_INVALID")
+        )
+    if not 1 <= len(sign_up.display_name) <= 100:
+        problems.append(Problem("displayName", "Use 1 to 100 characters.", "DISPLAY_NAME_INVALID"))
+    problems.extend(password_problems(sign_up.password, sign_up.username, sign_up.email))
+    return problems
+
+
+def password_problems(password: str, username: str, email: str) -> list[Problem]:
+    shortest, longest = PASSWORD_LENGTH
+    if not shortest <= len(password) <= longest:
+        return [
+            Problem(
+                "password",
+                f"Use between {shortest} and {longest} characters.",
+                "PASSWORD_LENGTH",
+            )
+        ]
+    if password.lower() in {username.lower(), email.lower()}:
+        return [
+            Problem(
+                "password",
+                "Choose a password other than your username or email.",
+                "PASSWORD_IS_IDENTITY",
+            )
+        ]
+    return []
+
+
+def _normalized(sign_up: SignUp) -> SignUp:
+    return SignUp(
+        username=sign_up.username.strip().lower(),
+        email=sign_up.email.strip().lower(),
+        password=sign_up.password,
+        display_name=sign_up.display_name.strip(),
+    )
+
+
+async def _taken(database: Database, sign_up: SignUp) -> list[Problem]:
+    async with database.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                sa.select(USERS.username, USERS.email).where(
+                    sa.or_(USERS.username == sign_up.username, USERS.email == sign_up.email)
+                )
+            )
+        ).all()
+    problems = []
+    if any(row.username == sign_up.username for row in rows):
+        problems.append(Problem("username", "This username is taken.", "USERNAME_TAKEN"))
+    if any(row.email == sign_up.email for row in rows):
+        problems.append(Problem("email", "An account with this email exists.", "EMAIL_TAKEN"))
+    return problems
+
+
+async def sign_up(
+    database: Database, *, settings: Settings, passwords: Passwords, sign_up: SignUp
+) -> Session:
+    sign_up = _normalized(sign_up)
+    problems = _sign_up_problems(sign_up) or await _taken(database, sign_up)
+    if problems:
+        return Session(problems=problems)
+    password_hash = await passwords.hash(sign_up.password)
+    try:
+        async with database.engine.begin() as connection:
+            user_id = await connection.scalar(
+                sa.insert(users_table)
+                .values(
+                    username=sign_up.username,
+                    email=sign_up.email,
+                    display_name=sign_up.display_name,
+                    role=Role.READER,
+                    password_hash=password_hash,
+                    created_at=utc_now(),
+                )
+                .returning(USERS.id)
+            )
+            refresh = await tokens.create_refresh_token(connection, settings, user_id=user_id)
+            user = await _user(connection, user_id)
+            assert user is not None
+    except IntegrityError:
+        # Another sign-up took the name or email between the check and the insert.
+        return Session(problems=await _taken(database, sign_up))
+    return Session(user=user, issued=_issue(settings, user, refresh))
+
+
+async def log_in(
+    database: Database,
+    *,
+    settings: Settings,
+    passwords: Passwords,
+    username_or_email: str,
+    password: str,
+) -> Session:
+    login = username_or_email.strip().lower()
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(*USER_COLUMNS, USERS.password_hash).where(
+                sa.or_(USERS.username == login, USERS.email == login)
+            )
+        )
+        found = cast("Row[Any] | None", result.first())
+    password_hash = found.password_hash if found is not None else None
+    # Always one verification, against a dummy hash for an unknown user, so that the time
+    # taken does not tell whether the account exists.
+    verified = await passwords.verify(password_hash, password)
+    if found is None or not verified or not found.is_active:
+        return Session(problems=[Problem(None, WRONG_CREDENTIALS, "INVALID_CREDENTIALS")])
+    async with database.engine.begin() as connection:
+        if passwords.needs_rehash(found.password_hash):
+            await connection.execute(
+                sa.update(users_table)
+                .where(USERS.id == found.id)
+                .values(password_hash=await passwords.hash(password))
+            )
+        refresh = await tokens.create_refresh_token(connection, settings, user_id=found.id)
+    return Session(user=found, issued=_issue(settings, found, refresh))
+
+
+async def refresh_session(database: Database, *, settings: Settings, refresh_token: str) -> Session:
+    async with database.engine.begin() as connection:
+        rotation = await tokens.rotate_refresh_token(connection, settings, refresh_token)
+        user = None if rotation.user_id is None else await _user(connection, rotation.user_id)
+    # Raised after the transaction: a family revoked for reuse must stay revoked.
+    if rotation.refusal is not None or rotation.successor is None:
+        raise UnauthenticatedError(rotation.refusal or "The refresh token is not valid.")
+    if user is None or not user.is_active:
+        raise UnauthenticatedError("This account is deactivated.")
+    return Session(user=user, issued=_issue(settings, user, rotation.successor))
+
+
+async def log_out(database: Database, *, refresh_token: str) -> bool:
+    async with database.engine.begin() as connection:
+        return await tokens.revoke_refresh_token(connection, refresh_token)
+
+
+async def active_user(database: Database, user_id: int) -> Row[Any] | None:
+    async with database.reader.connect() as connection:
+        user = await _user(connection, user_id)
+    return user if user is not None and user.is_active else None
+
+
+async def _user(connection: Any, user_id: int) -> Row[Any] | None:
+    result = await connection.execute(sa.select(*USER_COLUMNS).where(USERS.id == user_id))
+    row: Row[Any] | None = result.first()
+    return row
+
+
+def _issue(settings: Settings, user: Row[Any], refresh_token: str) -> tokens.IssuedTokens:
+    access_token, expires_at = tokens.issue_access_token(
+        settings, user_id=user.id, role=Role(user.role)
+    )
+    return tokens.IssuedTokens(
+        access_token=access_token, access_token_expires_at=expires_at, refresh_token=refresh_token
+    )

@@ -1,0 +1,138 @@
+"""Accounts as clients see them: the signed-in user, sign-up and log-in, sessions."""
+
+from datetime import datetime
+from typing import Any, Self
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from models.tables import Role
+from resolvers import accounts
+from resolvers.context import Info
+from schema.permissions import IsAuthenticated
+
+RoleEnum = strawberry.enum(Role, name="Role")
+
+
+@strawberry.type(description="A problem with the input that the user can fix.")
+class UserError:
+    field: str | None = strawberry.field(description="The input field, when there is one.")
+    message: str
+    code: str
+
+    @classmethod
+    def from_problem(cls, problem: accounts.Problem) -> Self:
+        return cls(field=problem.field, message=problem.message, code=problem.code)
+
+
+@strawberry.type(description="The signed-in user's own account, email and role included.")
+class User:
+    id: strawberry.ID
+    username: str
+    email: str
+    display_name: str
+    bio: str
+    avatar_url: str | None
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        return cls(
+            id=strawberry.ID(strawberry.relay.to_base64("Author", row.id)),
+            username=row.username,
+            email=row.email,
+            display_name=row.display_name,
+            bio=row.bio,
+            avatar_url=row.avatar_url,
+            role=Role(row.role),
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A session: tokens on success, problems otherwise.")
+class AuthPayload:
+    user: User | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    access_token_expires_at: datetime | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    def from_session(cls, session: accounts.Session) -> Self:
+        if session.user is None or session.issued is None:
+            return cls(errors=[UserError.from_problem(problem) for problem in session.problems])
+        return cls(
+            user=User.from_row(session.user),
+            access_token=session.issued.access_token,
+            refresh_token=session.issued.refresh_token,
+            access_token_expires_at=session.issued.access_token_expires_at,
+        )
+
+
+@strawberry.input
+class SignUpInput:
+    username: str
+    email: str
+    password: str
+    display_name: str
+
+
+@strawberry.input
+class LogInInput:
+    username_or_email: str
+    password: str
+
+
+@strawberry.type
+class AccountQuery:
+    @strawberry.field(description="The signed-in user.", permission_classes=[IsAuthenticated])
+    async def me(self, info: Info) -> User | None:
+        user_id = info.context.viewer.user_id
+        assert user_id is not None
+        row = await accounts.active_user(info.context.database, user_id)
+        return None if row is None else User.from_row(row)
+
+
+@strawberry.type
+class AccountMutation:
+    @strawberry.mutation(description="Create a reader account and start a session.")
+    async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
+        context = info.context
+        session = await accounts.sign_up(
+            context.database,
+            settings=context.settings,
+            passwords=context.passwords,
+            sign_up=accounts.SignUp(
+                username=input.username,
+                email=input.email,
+                password=input.password,
+                display_name=input.display_name,
+            ),
+        )
+        return AuthPayload.from_session(session)
+
+    @strawberry.mutation(description="Start a session with a username or email and password.")
+    async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
+        context = info.context
+        session = await accounts.log_in(
+            context.database,
+            settings=context.settings,
+            passwords=context.passwords,
+            username_or_email=input.username_or_email,
+            password=input.password,
+        )
+        return AuthPayload.from_session(session)
+
+    @strawberry.mutation(
+        description="Trade a refresh token for new tokens. Each refresh token works once."
+    )
+    async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
+        session = await accounts.refresh_session(
+            info.context.database, settings=info.context.settings, refresh_token=refresh_token
+        )
+        return AuthPayload.from_session(session)
+
+    @strawberry.mutation(description="End the session the refresh token belongs to.")
+    async def log_out(self, info: Info, refresh_token: str) -> bool:
+        return await accounts.log_out(info.context.database, refresh_token=refresh_token)

@@ -1,0 +1,34 @@
+"""Who may call what: permission classes for fields, and the check of the credentials."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.permission import BasePermission
+
+from resolvers.context import Info
+from resolvers.errors import UnauthenticatedError
+
+
+class IsAuthenticated(BasePermission):
+    message = "Log in to do this."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        if info.context.viewer.user_id is None:
+            raise UnauthenticatedError("Log in to do this: send 'Authorization: Bearer <token>'.")
+        return True
+
+
+class RefuseBadCredentials(SchemaExtension):
+    """An operation sent with a bad bearer token is refused before it runs: expired tokens
+    with TOKEN_EXPIRED (refresh and retry), anything else with UNAUTHENTICATED."""
+
+    def on_execute(self) -> Iterator[None]:
+        error = getattr(self.execution_context.context, "credentials_error", None)
+        if error is not None:
+            self.execution_context.result = ExecutionResult(
+                data=None,
+                errors=[GraphQLError(error.message, original_error=error)],
+            )
+        yield

@@ -1,0 +1,304 @@
+"""Sign-up, log-in, tokens and sessions."""
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from models.columns import utc_now
+from models.database import Database
+from models.tables import users_table
+from settings import Settings
+from tests.graphql import data, error_codes, execute
+
+SIGN_UP = """
+mutation SignUp($input: SignUpInput!) {
+  signUp(input: $input) {
+    user { username email role displayName }
+    accessToken refreshToken accessTokenExpiresAt
+    errors { field code message }
+  }
+}
+"""
+
+LOG_IN = """
+mutation LogIn($input: LogInInput!) {
+  logIn(input: $input) { user { username } accessToken refreshToken errors { field code message } }
+}
+"""
+
+REFRESH = """
+mutation Refresh($token: String!) {
+  refreshToken(refreshToken: $token) { accessToken refreshToken user { username } }
+}
+"""
+
+LOG_OUT = "mutation LogOut($token: String!) { logOut(refreshToken: $token) }"
+ME = "{ me { username email role } }"
+PUBLIC = "{ posts { totalCount } }"
+
+ADA = {
+    "username": "ada",
+    "email": "ada@example.com",
+    "password": "correct horse battery",
+    "displayName": "Ada Lovelace",
+}
+
+
+async def _sign_up(client: httpx.AsyncClient, **overrides: str) -> dict[str, Any]:
+    result = await data(client, SIGN_UP, {"input": {**ADA, **overrides}})
+    payload: dict[str, Any] = result["signUp"]
+    return payload
+
+
+async def _as(client: httpx.AsyncClient, token: str, query: str) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _users(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return int(
+            await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) or 0
+        )
+
+
+async def test_sign_up_creates_a_reader_and_a_session(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    payload = await _sign_up(client, username="Ada", email="ADA@example.com")
+
+    assert payload["errors"] == []
+    assert payload["user"] == {
+        "username": "ada",
+        "email": "ada@example.com",
+        "role": "READER",
+        "displayName": "Ada Lovelace",
+    }
+    me = await _as(client, payload["accessToken"], ME)
+    assert me == {"data": {"me": {"username": "ada", "email": "ada@example.com", "role": "READER"}}}
+
+
+async def test_password_is_stored_as_an_argon2id_hash(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await _sign_up(client)
+
+    async with database.engine.connect() as connection:
+        stored = str(await connection.scalar(sa.select(users_table.c.password_hash)))
+
+    assert stored.startswith("$argon2id$")
+    assert ADA["password"] not in stored
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "code"),
+    [
+        ({"password": "short"}, "password", "PASSWORD_LENGTH"),
+        ({"password": "x" * 257}, "password", "PASSWORD_LENGTH"),
+        (
+            {"username": "ada_lovelace", "password": "ada_lovelace"},
+            "password",
+            "PASSWORD_IS_IDENTITY",
+        ),
+        ({"password": "ADA@example.com"}, "password", "PASSWORD_IS_IDENTITY"),
+        ({"username": "no spaces!"}, "username", "USERNAME_INVALID"),
+        ({"email": "not-an-email"}, "email", "EMAIL_INVALID"),
+        ({"displayName": "   "}, "displayName", "DISPLAY_NAME_INVALID"),
+    ],
+)
+async def test_invalid_sign_up_is_refused_and_writes_nothing(
+    client: httpx.AsyncClient,
+    database: Database,
+    overrides: dict[str, str],
+    field: str,
+    code: str,
+) -> None:
+    payload = await _sign_up(client, **overrides)
+
+    assert [(error["field"], error["code"]) for error in payload["errors"]] == [(field, code)]
+    assert payload["accessToken"] is None
+    assert await _users(database) == 0
+
+
+async def test_taken_username_and_email_are_refused(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await _sign_up(client)
+
+    payload = await _sign_up(client, username="ADA", email="Ada@Example.com")
+
+    assert {error["code"] for error in payload["errors"]} == {"USERNAME_TAKEN", "EMAIL_TAKEN"}
+    assert await _users(database) == 1
+
+
+async def test_log_in_by_username_or_email(client: httpx.AsyncClient, database: Database) -> None:
+    await _sign_up(client)
+
+    for login in ("ada", "ADA@example.com"):
+        result = await data(
+            client, LOG_IN, {"input": {"usernameOrEmail": login, "password": ADA["password"]}}
+        )
+
+        assert result["logIn"]["user"] == {"username": "ada"}
+        assert result["logIn"]["accessToken"]
+
+
+async def test_wrong_password_and_unknown_user_are_indistinguishable(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    await _sign_up(client)
+
+    wrong = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": "wrong password"}}
+    )
+    unknown = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "bob", "password": "wrong password"}}
+    )
+
+    assert wrong == unknown
+    assert wrong["logIn"]["errors"] == [
+        {
+            "field": None,
+            "code": "INVALID_CREDENTIALS",
+            "message": "The username or password is wrong.",
+        }
+    ]
+    assert wrong["logIn"]["accessToken"] is None
+
+
+async def test_deactivated_user_cannot_log_in_and_tokens_stop_working(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    session = await _sign_up(client)
+    async with database.engine.begin() as connection:
+        await connection.execute(sa.update(users_table).values(is_active=False))
+
+    login = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": ADA["password"]}}
+    )
+    me = await _as(client, session["accessToken"], ME)
+    refreshed = await execute(client, REFRESH, {"token": session["refreshToken"]})
+
+    assert login["logIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert error_codes(me) == ["UNAUTHENTICATED"]
+    assert error_codes(refreshed) == ["UNAUTHENTICATED"]
+
+
+async def test_me_needs_a_token(client: httpx.AsyncClient, database: Database) -> None:
+    body = await execute(client, ME)
+
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+    assert body["data"] == {"me": None}
+
+
+def _token(settings: Settings, **claims: Any) -> str:
+    now = utc_now()
+    payload = {
+        "sub": "1",
+        "role": "READER",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "jti": "x",
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        **claims,
+    }
+    return jwt.encode(payload, settings.secret_key, algorithm="HS256")
+
+
+async def test_expired_token_refuses_the_operation_with_token_expired(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    expired = _token(settings, exp=utc_now() - timedelta(seconds=1))
+
+    body = await _as(client, expired, PUBLIC)
+
+    assert error_codes(body) == ["TOKEN_EXPIRED"]
+    assert body["data"] is None
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda s: jwt.encode({"sub": "1"}, "another secret that is long enough", algorithm="HS256"),
+        lambda s: _token(s, aud="someone-else"),
+        lambda s: _token(s, iss="someone-else"),
+        lambda s: jwt.encode({"sub": "1", "role": "ADMIN"}, None, algorithm="none"),
+        lambda s: "not.a.jwt",
+    ],
+    ids=["forged", "audience", "issuer", "alg-none", "malformed"],
+)
+async def test_bad_tokens_are_unauthenticated(
+    client: httpx.AsyncClient, database: Database, settings: Settings, make_token: Any
+) -> None:
+    body = await _as(client, make_token(settings), PUBLIC)
+
+    assert error_codes(body) == ["UNAUTHENTICATED"]
+
+
+async def test_authorization_header_must_be_bearer(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": PUBLIC}, headers={"Authorization": "Basic abc"}
+    )
+
+    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_refresh_token_rotates_and_works_once(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    session = await _sign_up(client)
+
+    rotated = await data(client, REFRESH, {"token": session["refreshToken"]})
+    reused = await execute(client, REFRESH, {"token": session["refreshToken"]})
+
+    assert rotated["refreshToken"]["user"] == {"username": "ada"}
+    assert rotated["refreshToken"]["refreshToken"] != session["refreshToken"]
+    assert error_codes(reused) == ["UNAUTHENTICATED"]
+
+
+async def test_reusing_a_rotated_token_revokes_the_whole_family(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    session = await _sign_up(client)
+    rotated = await data(client, REFRESH, {"token": session["refreshToken"]})
+
+    await execute(client, REFRESH, {"token": session["refreshToken"]})
+    successor = await execute(client, REFRESH, {"token": rotated["refreshToken"]["refreshToken"]})
+
+    assert error_codes(successor) == ["UNAUTHENTICATED"]
+
+
+async def test_log_out_revokes_the_session_only(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    first = await _sign_up(client)
+    second = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": ADA["password"]}}
+    )
+
+    assert (await data(client, LOG_OUT, {"token": first["refreshToken"]})) == {"logOut": True}
+    assert error_codes(await execute(client, REFRESH, {"token": first["refreshToken"]})) == [
+        "UNAUTHENTICATED"
+    ]
+    assert (await data(client, REFRESH, {"token": second["logIn"]["refreshToken"]}))["refreshToken"]
+
+
+def test_production_refuses_the_default_secret() -> None:
+    with pytest.raises(ValidationError, match="QUIRE_SECRET_KEY"):
+        Settings(env="production", _env_file=None)
+
+    with pytest.raises(ValidationError, match="QUIRE_SECRET_KEY"):
+        Settings(env="production", secret_key="short", _env_file=None)
+
+    assert Settings(env="production", secret_key="s" * 32, _env_file=None).env == "production"
