@@ -78,7 +78,17 @@ def post_sort(viewer: Viewer, *, field: PostOrderField, descending: bool) -> Sor
         return Sort("title", POSTS.title, POSTS.id, str, descending)
     if field is PostOrderField.COMMENT_COUNT:
         return Sort("comments", comment_count_expression(viewer), POSTS.id, int, descending)
-    return Sort("published", POSTS.published_at, POSTS.id, datetime, descending)
+    return Sort("published", published_sort_key(viewer), POSTS.id, datetime, descending)
+
+
+def published_sort_key(viewer: Viewer) -> ColumnElement[datetime]:
+    """Anonymous callers only see published posts, whose published_at is set, and that order
+    uses the (status, published_at, id) index. Signed-in callers may also see drafts, which sort
+    by their creation time so that the key is never NULL."""
+    if viewer.user_id is None:
+        key: ColumnElement[datetime] = POSTS.published_at
+        return key
+    return sa.func.coalesce(POSTS.published_at, POSTS.created_at, type_=UTCDateTime())
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +151,9 @@ def _list_statement(
 
 @lru_cache(maxsize=64)
 def _count_statement(viewer: Viewer, shape: tuple[bool, ...]) -> Select[Any]:
-    return sa.select(sa.func.count()).where(*post_conditions(viewer, shape))
+    return (
+        sa.select(sa.func.count()).select_from(posts_table).where(*post_conditions(viewer, shape))
+    )
 
 
 async def list_posts(

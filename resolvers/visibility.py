@@ -28,25 +28,55 @@ AUTHOR_ROLES = (Role.AUTHOR, Role.EDITOR, Role.ADMIN)
 
 @dataclass(frozen=True, slots=True)
 class Viewer:
-    """The caller of one request. Anonymous until accounts exist."""
+    """The caller of one request.
+
+    Statements are cached per viewer (see the `lru_cache`d builders): anonymous callers share
+    one entry; a signed-in user's statements carry their id as a bound value and are rebuilt
+    when the bounded cache has dropped them.
+    """
 
     user_id: int | None = None
     role: Role | None = None
+
+    @property
+    def sees_everything(self) -> bool:
+        """Editors and admins see drafts, archived posts and every comment."""
+        return self.role in (Role.EDITOR, Role.ADMIN)
 
 
 ANONYMOUS = Viewer()
 
 
-def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
+def _published() -> ColumnElement[bool]:
     """Published posts whose publication time has come (the time read when the statement runs,
     so that statements can be built once and reused)."""
     now = sa.bindparam("now", callable_=utc_now, type_=UTCDateTime())
     return sa.and_(_POSTS.status == PostStatus.PUBLISHED.value, _POSTS.published_at <= now)
 
 
+def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
+    """Everyone sees published posts; authors also their own drafts, scheduled and archived
+    posts; editors and admins every post."""
+    if viewer.sees_everything:
+        return sa.true()
+    if viewer.user_id is not None:
+        return sa.or_(_published(), _POSTS.author_id == sa.literal(viewer.user_id))
+    return _published()
+
+
 def visible_comments(viewer: Viewer) -> ColumnElement[bool]:
-    condition: ColumnElement[bool] = _COMMENTS.status == CommentStatus.APPROVED.value
-    return condition
+    """Everyone sees approved comments; authors also their own pending ones; editors and admins
+    every comment, rejected ones included."""
+    approved = _COMMENTS.status == CommentStatus.APPROVED.value
+    if viewer.sees_everything:
+        return sa.true()
+    if viewer.user_id is not None:
+        own_pending = sa.and_(
+            _COMMENTS.status == CommentStatus.PENDING.value,
+            _COMMENTS.author_id == sa.literal(viewer.user_id),
+        )
+        return sa.or_(approved, own_pending)
+    return approved
 
 
 def visible_users(viewer: Viewer) -> ColumnElement[bool]:
