@@ -32,3 +32,7 @@ class TokenExpiredError(QuireError):
 
 class ForbiddenError(QuireError):
     code = "FORBIDDEN"
+
+
+class NotFoundError(QuireError):
+    code = "NOT_FOUND"

@@ -7,8 +7,9 @@ from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
+from resolvers.authorization import may_moderate, may_write_posts
 from resolvers.context import Info
-from resolvers.errors import UnauthenticatedError
+from resolvers.errors import ForbiddenError, UnauthenticatedError
 
 
 class IsAuthenticated(BasePermission):
@@ -32,3 +33,27 @@ class RefuseBadCredentials(SchemaExtension):
                 errors=[GraphQLError(error.message, original_error=error)],
             )
         yield
+
+
+class CanWritePosts(BasePermission):
+    message = "Only authors, editors and admins can write posts."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.user_id is None:
+            raise UnauthenticatedError("Log in to write posts.")
+        if not may_write_posts(viewer):
+            raise ForbiddenError("Only authors, editors and admins can write posts.")
+        return True
+
+
+class CanModerate(BasePermission):
+    message = "Only editors and admins can moderate comments."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.user_id is None:
+            raise UnauthenticatedError("Log in to moderate comments.")
+        if not may_moderate(viewer):
+            raise ForbiddenError("Only editors and admins can moderate comments.")
+        return True

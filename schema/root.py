@@ -18,6 +18,7 @@ from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
+from schema.publishing import PublishingMutation
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
@@ -202,7 +203,7 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 @strawberry.type
-class Mutation(AccountMutation):
+class Mutation(AccountMutation, PublishingMutation):
     pass
 
 

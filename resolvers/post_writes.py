@@ -1,0 +1,230 @@
+"""Writing posts: create, edit (refusing stale edits), publish, unpublish, archive, delete.
+
+Each change runs in one transaction; input problems come back as `Problem`s and change
+nothing; a missing post or a forbidden change is raised.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from slugify import slugify
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models.columns import utc_now
+from models.database import Database
+from models.tables import PostStatus, post_tags_table, posts_table, tags_table
+from resolvers.accounts import Problem
+from resolvers.authorization import require_post_editor
+from resolvers.errors import NotFoundError
+from resolvers.posts import POST_COLUMNS
+from resolvers.visibility import Viewer, visible_posts
+
+POSTS = posts_table.c
+TAGS = tags_table.c
+POST_TAGS = post_tags_table.c
+
+TITLE_LENGTH = 200
+EXCERPT_LENGTH = 1_000
+BODY_BYTES = 100_000
+TAG_LENGTH = 60
+TAGS_PER_POST = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PostDraft:
+    """A post's editable content; None leaves a field as it is (on edit)."""
+
+    title: str | None = None
+    body: str | None = None
+    excerpt: str | None = None
+    tags: list[str] | None = None
+
+
+@dataclass(slots=True)
+class PostChange:
+    post_id: int | None = None
+    problems: list[Problem] | None = None
+
+
+def content_problems(draft: PostDraft) -> list[Problem]:
+    problems = []
+    if draft.title is not None and not 1 <= len(draft.title.strip()) <= TITLE_LENGTH:
+        problems.append(Problem("title", f"Use 1 to {TITLE_LENGTH} characters.", "TITLE_LENGTH"))
+    if draft.body is not None and len(draft.body.encode()) > BODY_BYTES:
+        problems.append(Problem("body", "The body may hold at most 100 KB.", "BODY_TOO_LONG"))
+    if draft.excerpt is not None and len(draft.excerpt) > EXCERPT_LENGTH:
+        problems.append(
+            Problem("excerpt", f"Use at most {EXCERPT_LENGTH} characters.", "EXCERPT_TOO_LONG")
+        )
+    if draft.tags is not None:
+        problems.extend(_tag_problems(draft.tags))
+    return problems
+
+
+def _tag_problems(tags: list[str]) -> list[Problem]:
+    if len(tags) > TAGS_PER_POST:
+        return [Problem("tags", f"Use at most {TAGS_PER_POST} tags.", "TOO_MANY_TAGS")]
+    if any(not 1 <= len(tag.strip()) <= TAG_LENGTH or not slugify(tag) for tag in tags):
+        return [
+            Problem(
+                "tags",
+                f"Each tag needs 1 to {TAG_LENGTH} characters with a letter or digit.",
+                "TAG_INVALID",
+            )
+        ]
+    return []
+
+
+async def _unique_slug(connection: AsyncConnection, title: str, *, post_id: int | None) -> str:
+    base = slugify(title, max_length=200) or "post"
+    taken = set(
+        (
+            await connection.execute(
+                sa.select(POSTS.slug).where(POSTS.slug.like(f"{base}%"), POSTS.id != (post_id or 0))
+            )
+        ).scalars()
+    )
+    slug, number = base, 2
+    while slug in taken:
+        slug, number = f"{base}-{number}", number + 1
+    return slug
+
+
+async def _tag_ids(connection: AsyncConnection, names: list[str]) -> list[int]:
+    """Tags by name, created on first use; names with the same slug are one tag."""
+    wanted: dict[str, str] = {}
+    for name in names:
+        wanted.setdefault(slugify(name), name.strip())
+    existing = dict(
+        (await connection.execute(sa.select(TAGS.slug, TAGS.id).where(TAGS.slug.in_(wanted)))).all()
+    )
+    for slug, name in wanted.items():
+        if slug not in existing:
+            existing[slug] = await connection.scalar(
+                sa.insert(tags_table).values(name=name, slug=slug).returning(TAGS.id)
+            )
+    return [existing[slug] for slug in wanted]
+
+
+async def _set_tags(connection: AsyncConnection, post_id: int, names: list[str]) -> None:
+    await connection.execute(sa.delete(post_tags_table).where(POST_TAGS.post_id == post_id))
+    tag_ids = await _tag_ids(connection, names)
+    if tag_ids:
+        await connection.execute(
+            sa.insert(post_tags_table), [{"post_id": post_id, "tag_id": tag} for tag in tag_ids]
+        )
+
+
+async def create_post(database: Database, *, viewer: Viewer, draft: PostDraft) -> PostChange:
+    assert viewer.user_id is not None
+    assert draft.title is not None
+    assert draft.body is not None
+    problems = content_problems(draft)
+    if problems:
+        return PostChange(problems=problems)
+    now = utc_now()
+    async with database.engine.begin() as connection:
+        post_id = await connection.scalar(
+            sa.insert(posts_table)
+            .values(
+                author_id=viewer.user_id,
+                title=draft.title.strip(),
+                slug=await _unique_slug(connection, draft.title, post_id=None),
+                body=draft.body,
+                excerpt=(draft.excerpt or "").strip(),
+                status=PostStatus.DRAFT,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(POSTS.id)
+        )
+        await _set_tags(connection, post_id, draft.tags or [])
+    return PostChange(post_id=post_id)
+
+
+async def editable_post(database: Database, *, viewer: Viewer, post_id: int) -> Row[Any]:
+    """The post to change: NOT_FOUND when the viewer cannot see it (its existence stays
+    private), FORBIDDEN when they can see it but not change it."""
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(*POST_COLUMNS).where(POSTS.id == post_id, visible_posts(viewer))
+        )
+        post = cast("Row[Any] | None", result.first())
+    if post is None:
+        raise NotFoundError("No such post.")
+    require_post_editor(viewer, post)
+    return post
+
+
+async def update_post(
+    database: Database,
+    *,
+    viewer: Viewer,
+    post_id: int,
+    seen_updated_at: datetime,
+    draft: PostDraft,
+    new_slug: bool,
+) -> PostChange:
+    await editable_post(database, viewer=viewer, post_id=post_id)
+    problems = content_problems(draft)
+    if problems:
+        return PostChange(problems=problems)
+    values: dict[str, Any] = {"updated_at": utc_now()}
+    if draft.title is not None:
+        values["title"] = draft.title.strip()
+    if draft.body is not None:
+        values["body"] = draft.body
+    if draft.excerpt is not None:
+        values["excerpt"] = draft.excerpt.strip()
+    async with database.engine.begin() as connection:
+        if new_slug and draft.title is not None:
+            values["slug"] = await _unique_slug(connection, draft.title, post_id=post_id)
+        changed = await connection.execute(
+            sa.update(posts_table)
+            .where(POSTS.id == post_id, POSTS.updated_at == seen_updated_at)
+            .values(**values)
+        )
+        if changed.rowcount != 1:
+            return PostChange(problems=[STALE_EDIT])
+        if draft.tags is not None:
+            await _set_tags(connection, post_id, draft.tags)
+    return PostChange(post_id=post_id)
+
+
+STALE_EDIT = Problem(
+    "updatedAt",
+    "The post changed since you loaded it: reload it and apply your edit again.",
+    "CONFLICT",
+)
+
+
+async def set_status(
+    database: Database,
+    *,
+    viewer: Viewer,
+    post_id: int,
+    status: PostStatus,
+    published_at: datetime | None = None,
+) -> PostChange:
+    """Publish (now, or at a future time: the post appears then), unpublish or archive."""
+    post = await editable_post(database, viewer=viewer, post_id=post_id)
+    if status is PostStatus.PUBLISHED:
+        published_at = published_at or utc_now()
+    elif status is PostStatus.ARCHIVED:
+        published_at = post.published_at
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            sa.update(posts_table)
+            .where(POSTS.id == post_id)
+            .values(status=status, published_at=published_at, updated_at=utc_now())
+        )
+    return PostChange(post_id=post_id)
+
+
+async def delete_post(database: Database, *, viewer: Viewer, post_id: int) -> None:
+    await editable_post(database, viewer=viewer, post_id=post_id)
+    async with database.engine.begin() as connection:
+        await connection.execute(sa.delete(posts_table).where(POSTS.id == post_id))

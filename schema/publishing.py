@@ -1,0 +1,136 @@
+"""Writing posts, as clients see it: inputs, payloads and the mutations."""
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+from strawberry import relay
+
+from models.tables import PostStatus
+from resolvers import post_writes
+from resolvers.context import Info
+from resolvers.errors import BadUserInputError
+from schema.accounts import UserError
+from schema.permissions import CanWritePosts
+from schema.types import Post
+
+
+@strawberry.input
+class CreatePostInput:
+    title: str
+    body: str = strawberry.field(description="Markdown.")
+    excerpt: str = ""
+    tags: list[str] = strawberry.field(default_factory=list, description="Tag names.")
+
+
+@strawberry.input
+class UpdatePostInput:
+    id: strawberry.ID
+    updated_at: datetime = strawberry.field(
+        description="The updatedAt you last saw: a stale edit is refused with CONFLICT."
+    )
+    title: str | None = None
+    body: str | None = None
+    excerpt: str | None = None
+    tags: list[str] | None = None
+    regenerate_slug: bool = strawberry.field(
+        default=False, description="Derive the slug from the new title (links change)."
+    )
+
+
+@strawberry.type
+class PostPayload:
+    post: Post | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+    @classmethod
+    async def from_change(cls, info: Info, change: post_writes.PostChange) -> Self:
+        if change.problems:
+            return cls(errors=[UserError.from_problem(problem) for problem in change.problems])
+        assert change.post_id is not None
+        loaders = info.context.loaders
+        loaders.post_by_id.clear(change.post_id)
+        row = await loaders.post_by_id.load(change.post_id)
+        return cls(post=None if row is None else Post.from_row(row, loaders))
+
+
+@strawberry.type
+class DeletePostPayload:
+    deleted_id: strawberry.ID
+
+
+def post_id_of(value: strawberry.ID) -> int:
+    try:
+        global_id = relay.GlobalID.from_id(value)
+        if global_id.type_name != "Post":
+            raise ValueError(global_id.type_name)
+        return int(global_id.node_id)
+    except ValueError as error:
+        raise BadUserInputError(f"{value!r} is not a post ID.", argument="id") from error
+
+
+@strawberry.type
+class PublishingMutation:
+    @strawberry.mutation(permission_classes=[CanWritePosts], description="Write a draft.")
+    async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
+        change = await post_writes.create_post(
+            info.context.database,
+            viewer=info.context.viewer,
+            draft=post_writes.PostDraft(
+                title=input.title, body=input.body, excerpt=input.excerpt, tags=input.tags
+            ),
+        )
+        return await PostPayload.from_change(info, change)
+
+    @strawberry.mutation(permission_classes=[CanWritePosts], description="Edit a post.")
+    async def update_post(self, info: Info, input: UpdatePostInput) -> PostPayload:
+        change = await post_writes.update_post(
+            info.context.database,
+            viewer=info.context.viewer,
+            post_id=post_id_of(input.id),
+            seen_updated_at=input.updated_at,
+            draft=post_writes.PostDraft(
+                title=input.title, body=input.body, excerpt=input.excerpt, tags=input.tags
+            ),
+            new_slug=input.regenerate_slug,
+        )
+        return await PostPayload.from_change(info, change)
+
+    @strawberry.mutation(
+        permission_classes=[CanWritePosts],
+        description="Publish now, or schedule: a future publishedAt makes it visible then.",
+    )
+    async def publish_post(
+        self, info: Info, id: strawberry.ID, published_at: datetime | None = None
+    ) -> PostPayload:
+        return await _set_status(info, id, PostStatus.PUBLISHED, published_at)
+
+    @strawberry.mutation(permission_classes=[CanWritePosts], description="Back to draft.")
+    async def unpublish_post(self, info: Info, id: strawberry.ID) -> PostPayload:
+        return await _set_status(info, id, PostStatus.DRAFT, None)
+
+    @strawberry.mutation(permission_classes=[CanWritePosts])
+    async def archive_post(self, info: Info, id: strawberry.ID) -> PostPayload:
+        return await _set_status(info, id, PostStatus.ARCHIVED, None)
+
+    @strawberry.mutation(
+        permission_classes=[CanWritePosts], description="Delete a post and its comments."
+    )
+    async def delete_post(self, info: Info, id: strawberry.ID) -> DeletePostPayload:
+        await post_writes.delete_post(
+            info.context.database, viewer=info.context.viewer, post_id=post_id_of(id)
+        )
+        return DeletePostPayload(deleted_id=id)
+
+
+async def _set_status(
+    info: Info, id: strawberry.ID, status: PostStatus, published_at: datetime | None
+) -> PostPayload:
+    change = await post_writes.set_status(
+        info.context.database,
+        viewer=info.context.viewer,
+        post_id=post_id_of(id),
+        status=status,
+        published_at=published_at,
+    )
+    return await PostPayload.from_change(info, change)
