@@ -1,6 +1,7 @@
 """Writing posts: who may do what, validation, stale edits, scheduling, and no half-writes."""
 
 import base64
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -142,7 +143,8 @@ async def test_invalid_posts_are_refused_and_write_nothing(
     assert await _count(database, tags_table) == 0
 
 
-OPERATIONS = {
+Variables = Callable[[int, str], dict[str, Any]]
+OPERATIONS: dict[str, tuple[str, Variables]] = {
     "update": (
         UPDATE,
         lambda pid, seen: {"input": {"id": _id(pid), "updatedAt": seen, "title": "New"}},
