@@ -4,13 +4,12 @@ from datetime import datetime
 from typing import Self
 
 import strawberry
-from strawberry import relay
 
 from models.tables import PostStatus
 from resolvers import post_writes
 from resolvers.context import Info
-from resolvers.errors import BadUserInputError
 from schema.accounts import UserError
+from schema.ids import node_id_of
 from schema.permissions import CanWritePosts
 from schema.types import Post
 
@@ -60,13 +59,7 @@ class DeletePostPayload:
 
 
 def post_id_of(value: strawberry.ID) -> int:
-    try:
-        global_id = relay.GlobalID.from_id(value)
-        if global_id.type_name != "Post":
-            raise ValueError(global_id.type_name)
-        return int(global_id.node_id)
-    except ValueError as error:
-        raise BadUserInputError(f"{value!r} is not a post ID.", argument="id") from error
+    return node_id_of(value, "Post", "id")
 
 
 @strawberry.type

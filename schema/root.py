@@ -15,6 +15,7 @@ from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
 from schema.accounts import AccountMutation, AccountQuery
 from schema.connections import Connection, connection_from_page
+from schema.discussion import DiscussionMutation
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
@@ -203,7 +204,7 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 @strawberry.type
-class Mutation(AccountMutation, PublishingMutation):
+class Mutation(AccountMutation, PublishingMutation, DiscussionMutation):
     pass
 
 

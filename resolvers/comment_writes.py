@@ -1,0 +1,171 @@
+"""Writing comments: add (pending for readers until trusted), edit within a window, delete,
+and moderate. One transaction each; input problems change nothing."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from models.columns import utc_now
+from models.database import Database
+from models.tables import CommentStatus, Role, comments_table, posts_table
+from resolvers.accounts import Problem
+from resolvers.authorization import require_comment_author, require_comment_remover
+from resolvers.errors import NotFoundError
+from resolvers.visibility import Viewer, visible_comments, visible_posts
+from settings import Settings
+
+COMMENTS = comments_table.c
+POSTS = posts_table.c
+COMMENT_BYTES = 10_000
+
+
+@dataclass(slots=True)
+class CommentChange:
+    comment_id: int | None = None
+    problems: list[Problem] | None = None
+
+
+def body_problems(body: str) -> list[Problem]:
+    if not body.strip():
+        return [Problem("body", "Write something first.", "BODY_EMPTY")]
+    if len(body.encode()) > COMMENT_BYTES:
+        return [Problem("body", "A comment may hold at most 10 KB.", "BODY_TOO_LONG")]
+    return []
+
+
+async def _new_comment_status(
+    connection: AsyncConnection, settings: Settings, viewer: Viewer
+) -> CommentStatus:
+    """Readers' comments wait for moderation until enough of theirs were approved."""
+    if viewer.role is not Role.READER:
+        return CommentStatus.APPROVED
+    threshold = settings.trusted_after_approved_comments
+    if threshold == 0:
+        return CommentStatus.PENDING
+    approved = await connection.scalar(
+        sa.select(sa.func.count()).where(
+            COMMENTS.author_id == viewer.user_id,
+            COMMENTS.status == CommentStatus.APPROVED.value,
+        )
+    )
+    return CommentStatus.APPROVED if (approved or 0) >= threshold else CommentStatus.PENDING
+
+
+async def _commentable_post(connection: AsyncConnection, viewer: Viewer, post_id: int) -> bool:
+    """Comments go on published posts only (and the viewer must be able to see the post)."""
+    found = await connection.scalar(
+        sa.select(POSTS.id).where(
+            POSTS.id == post_id,
+            POSTS.status == "PUBLISHED",
+            POSTS.published_at <= utc_now(),
+            visible_posts(viewer),
+        )
+    )
+    return found is not None
+
+
+async def _parent_post_id(
+    connection: AsyncConnection, viewer: Viewer, parent_id: int
+) -> int | None:
+    post_id: int | None = await connection.scalar(
+        sa.select(COMMENTS.post_id).where(COMMENTS.id == parent_id, visible_comments(viewer))
+    )
+    return post_id
+
+
+async def add_comment(
+    database: Database,
+    *,
+    settings: Settings,
+    viewer: Viewer,
+    post_id: int,
+    body: str,
+    parent_id: int | None,
+) -> CommentChange:
+    problems = body_problems(body)
+    if problems:
+        return CommentChange(problems=problems)
+    async with database.engine.begin() as connection:
+        if not await _commentable_post(connection, viewer, post_id):
+            raise NotFoundError("No published post with this ID to comment on.")
+        if (
+            parent_id is not None
+            and await _parent_post_id(connection, viewer, parent_id) != post_id
+        ):
+            return CommentChange(
+                problems=[
+                    Problem("parentId", "Reply to a comment on the same post.", "PARENT_INVALID")
+                ]
+            )
+        comment_id = await connection.scalar(
+            sa.insert(comments_table)
+            .values(
+                post_id=post_id,
+                author_id=viewer.user_id,
+                parent_id=parent_id,
+                body=body.strip(),
+                status=await _new_comment_status(connection, settings, viewer),
+                created_at=utc_now(),
+            )
+            .returning(COMMENTS.id)
+        )
+    return CommentChange(comment_id=comment_id)
+
+
+async def _comment(database: Database, viewer: Viewer, comment_id: int) -> Row[Any]:
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(comments_table).where(COMMENTS.id == comment_id, visible_comments(viewer))
+        )
+        comment = result.first()
+    if comment is None:
+        raise NotFoundError("No such comment.")
+    return comment
+
+
+async def edit_comment(
+    database: Database, *, settings: Settings, viewer: Viewer, comment_id: int, body: str
+) -> CommentChange:
+    comment = await _comment(database, viewer, comment_id)
+    require_comment_author(viewer, comment)
+    window = timedelta(minutes=settings.comment_edit_window_minutes)
+    if utc_now() - comment.created_at > window:
+        return CommentChange(
+            problems=[
+                Problem(
+                    None,
+                    f"Comments can be edited for {settings.comment_edit_window_minutes} minutes.",
+                    "EDIT_WINDOW_CLOSED",
+                )
+            ]
+        )
+    problems = body_problems(body)
+    if problems:
+        return CommentChange(problems=problems)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            sa.update(comments_table).where(COMMENTS.id == comment_id).values(body=body.strip())
+        )
+    return CommentChange(comment_id=comment_id)
+
+
+async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int) -> None:
+    comment = await _comment(database, viewer, comment_id)
+    require_comment_remover(viewer, comment)
+    async with database.engine.begin() as connection:
+        await connection.execute(sa.delete(comments_table).where(COMMENTS.id == comment_id))
+
+
+async def moderate_comment(
+    database: Database, *, viewer: Viewer, comment_id: int, status: CommentStatus
+) -> CommentChange:
+    await _comment(database, viewer, comment_id)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            sa.update(comments_table).where(COMMENTS.id == comment_id).values(status=status)
+        )
+    return CommentChange(comment_id=comment_id)
