@@ -151,3 +151,12 @@ async def revoke_refresh_token(connection: AsyncConnection, token: str) -> bool:
         return False
     await revoke_family(connection, family_id=family_id)
     return True
+
+
+async def revoke_all(connection: AsyncConnection, *, user_id: int) -> int:
+    result = await connection.execute(
+        sa.update(refresh_tokens_table)
+        .where(TOKENS.user_id == user_id, TOKENS.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+    return int(result.rowcount)

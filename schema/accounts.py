@@ -9,7 +9,10 @@ from sqlalchemy.engine import Row
 from models.tables import Role
 from resolvers import accounts
 from resolvers.context import Info
+from schema.connections import Connection
+from schema.inputs import PostOrder
 from schema.permissions import IsAuthenticated
+from schema.types import Post, load_post_connection
 
 RoleEnum = strawberry.enum(Role, name="Role")
 
@@ -35,10 +38,32 @@ class User:
     avatar_url: str | None
     role: Role
     created_at: datetime
+    user_id: strawberry.Private[int]
+
+    @strawberry.field(description="Your posts, drafts and scheduled ones included.")
+    async def posts(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        order_by: PostOrder | None = None,
+    ) -> Connection[Post]:
+        loaders = info.context.loaders
+        return await load_post_connection(
+            info,
+            parent_id=self.user_id,
+            order=order_by,
+            arguments=(first, after, last, before),
+            pages=loaders.post_page_by_author_id,
+            counts=loaders.post_count_by_author_id,
+        )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         return cls(
+            user_id=row.id,
             id=strawberry.ID(strawberry.relay.to_base64("Author", row.id)),
             username=row.username,
             email=row.email,
@@ -88,10 +113,23 @@ class LogInInput:
 class AccountQuery:
     @strawberry.field(description="The signed-in user.", permission_classes=[IsAuthenticated])
     async def me(self, info: Info) -> User | None:
-        user_id = info.context.viewer.user_id
-        assert user_id is not None
-        row = await accounts.active_user(info.context.database, user_id)
+        row = await accounts.active_user(info.context.database, _signed_in(info))
         return None if row is None else User.from_row(row)
+
+
+@strawberry.input
+class UpdateProfileInput:
+    display_name: str | None = None
+    bio: str | None = None
+    avatar_url: str | None = strawberry.field(
+        default=None, description="An https:// address; an empty string removes it."
+    )
+
+
+@strawberry.type
+class ProfilePayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -136,3 +174,47 @@ class AccountMutation:
     @strawberry.mutation(description="End the session the refresh token belongs to.")
     async def log_out(self, info: Info, refresh_token: str) -> bool:
         return await accounts.log_out(info.context.database, refresh_token=refresh_token)
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="End every session of your account."
+    )
+    async def log_out_everywhere(self, info: Info) -> int:
+        return await accounts.log_out_everywhere(info.context.database, user_id=_signed_in(info))
+
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated],
+        description="Change your password; every other session ends.",
+    )
+    async def change_password(
+        self, info: Info, current_password: str, new_password: str
+    ) -> AuthPayload:
+        context = info.context
+        session = await accounts.change_password(
+            context.database,
+            settings=context.settings,
+            passwords=context.passwords,
+            user_id=_signed_in(info),
+            current_password=current_password,
+            new_password=new_password,
+        )
+        return AuthPayload.from_session(session)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def update_profile(self, info: Info, input: UpdateProfileInput) -> ProfilePayload:
+        user, problems = await accounts.update_profile(
+            info.context.database,
+            user_id=_signed_in(info),
+            change=accounts.ProfileChange(
+                display_name=input.display_name, bio=input.bio, avatar_url=input.avatar_url
+            ),
+        )
+        return ProfilePayload(
+            user=None if user is None else User.from_row(user),
+            errors=[UserError.from_problem(problem) for problem in problems],
+        )
+
+
+def _signed_in(info: Info) -> int:
+    user_id = info.context.viewer.user_id
+    assert user_id is not None, "IsAuthenticated runs first"
+    return user_id

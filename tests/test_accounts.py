@@ -302,3 +302,143 @@ def test_production_refuses_the_default_secret() -> None:
         Settings(env="production", secret_key="short", _env_file=None)
 
     assert Settings(env="production", secret_key="s" * 32, _env_file=None).env == "production"
+
+
+CHANGE_PASSWORD = """
+mutation ($current: String!, $new: String!) {
+  changePassword(currentPassword: $current, newPassword: $new) {
+    accessToken refreshToken errors { field code }
+  }
+}
+"""
+UPDATE_PROFILE = """
+mutation ($input: UpdateProfileInput!) {
+  updateProfile(input: $input) { user { displayName bio avatarUrl } errors { field code } }
+}
+"""
+MY_POSTS = "{ me { posts { totalCount nodes { title status } } } }"
+
+
+async def _as_vars(
+    client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_change_password_ends_other_sessions(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    first = await _sign_up(client)
+    new = "a much better passphrase"
+
+    changed = await _as_vars(
+        client, first["accessToken"], CHANGE_PASSWORD, {"current": ADA["password"], "new": new}
+    )
+    old_session = await execute(client, REFRESH, {"token": first["refreshToken"]})
+    old_password = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": ADA["password"]}}
+    )
+    new_password = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": new}}
+    )
+
+    assert changed["data"]["changePassword"]["errors"] == []
+    assert error_codes(old_session) == ["UNAUTHENTICATED"]
+    assert old_password["logIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert new_password["logIn"]["accessToken"]
+    fresh = changed["data"]["changePassword"]["refreshToken"]
+    assert (await data(client, REFRESH, {"token": fresh}))["refreshToken"]["accessToken"]
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "field", "code"),
+    [
+        ("wrong password!", "a much better passphrase", "currentPassword", "INVALID_CREDENTIALS"),
+        (ADA["password"], "short", "newPassword", "PASSWORD_LENGTH"),
+        (ADA["password"], "ada@example.com", "newPassword", "PASSWORD_IS_IDENTITY"),
+    ],
+)
+async def test_change_password_refusals_change_nothing(
+    client: httpx.AsyncClient, database: Database, current: str, new: str, field: str, code: str
+) -> None:
+    session = await _sign_up(client)
+
+    result = await _as_vars(
+        client, session["accessToken"], CHANGE_PASSWORD, {"current": current, "new": new}
+    )
+
+    assert result["data"]["changePassword"]["errors"] == [{"field": field, "code": code}]
+    assert (await data(client, REFRESH, {"token": session["refreshToken"]}))["refreshToken"]
+
+
+async def test_log_out_everywhere_revokes_every_session(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    first = await _sign_up(client)
+    second = await data(
+        client, LOG_IN, {"input": {"usernameOrEmail": "ada", "password": ADA["password"]}}
+    )
+
+    result = await _as(client, first["accessToken"], "mutation { logOutEverywhere }")
+
+    assert result == {"data": {"logOutEverywhere": 2}}
+    for token in (first["refreshToken"], second["logIn"]["refreshToken"]):
+        assert error_codes(await execute(client, REFRESH, {"token": token})) == ["UNAUTHENTICATED"]
+
+
+async def test_update_profile_validates_and_saves(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    session = await _sign_up(client)
+    token = session["accessToken"]
+
+    bad = await _as_vars(
+        client, token, UPDATE_PROFILE, {"input": {"avatarUrl": "javascript:alert(1)"}}
+    )
+    good = await _as_vars(
+        client,
+        token,
+        UPDATE_PROFILE,
+        {
+            "input": {
+                "displayName": " Countess ",
+                "bio": "Notes.",
+                "avatarUrl": "https://x.test/a.png",
+            }
+        },
+    )
+
+    assert bad["data"]["updateProfile"] == {
+        "user": None,
+        "errors": [{"field": "avatarUrl", "code": "AVATAR_URL_INVALID"}],
+    }
+    assert good["data"]["updateProfile"]["user"] == {
+        "displayName": "Countess",
+        "bio": "Notes.",
+        "avatarUrl": "https://x.test/a.png",
+    }
+
+
+async def test_me_lists_my_drafts(client: httpx.AsyncClient, database: Database) -> None:
+    from models.tables import PostStatus, Role
+    from tests.factories import create_post
+
+    session = await _sign_up(client)
+    async with database.engine.begin() as connection:
+        await connection.execute(sa.update(users_table).values(role=Role.AUTHOR))
+        user_id = await connection.scalar(sa.select(users_table.c.id))
+    await create_post(database, author_id=user_id, title="Mine", status=PostStatus.DRAFT)
+
+    result = await _as(client, session["accessToken"], MY_POSTS)
+
+    assert result == {
+        "data": {
+            "me": {"posts": {"totalCount": 1, "nodes": [{"title": "Mine", "status": "DRAFT"}]}}
+        }
+    }
