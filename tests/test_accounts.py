@@ -432,7 +432,7 @@ async def test_me_lists_my_drafts(client: httpx.AsyncClient, database: Database)
     session = await _sign_up(client)
     async with database.engine.begin() as connection:
         await connection.execute(sa.update(users_table).values(role=Role.AUTHOR))
-        user_id = await connection.scalar(sa.select(users_table.c.id))
+        user_id = int(await connection.scalar(sa.select(users_table.c.id)) or 0)
     await create_post(database, author_id=user_id, title="Mine", status=PostStatus.DRAFT)
 
     result = await _as(client, session["accessToken"], MY_POSTS)
