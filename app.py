@@ -27,6 +27,7 @@ from strawberry.asgi import GraphQL
 
 from models.database import Database, create_database
 from models.passwords import Passwords, create_passwords
+from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, build_context
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
@@ -41,13 +42,16 @@ class QuireGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.database = database
         self.passwords = passwords
+        self.throttle = create_login_throttle(settings)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return await build_context(
             settings=self.settings,
             database=self.database,
             passwords=self.passwords,
+            throttle=self.throttle,
             authorization=request.headers.get("authorization"),
+            client_address=request.client.host if request.client else None,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -94,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     application.state.settings = settings
+    application.state.login_throttle = graphql.throttle
     application.state.database = database
     return application
 

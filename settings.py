@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
     comment_edit_window_minutes: int = Field(default=15, ge=0)
     # A reader's comments skip moderation once this many of theirs were approved (0: never).
     trusted_after_approved_comments: int = Field(default=3, ge=0)

@@ -1,6 +1,7 @@
 """Accounts: sign-up, log-in, session refresh and log-out. Expected refusals (a taken name, a
 short password, wrong credentials) come back as problems; auth faults are raised."""
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -14,7 +15,8 @@ from models.database import Database
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
-from resolvers.errors import UnauthenticatedError
+from resolvers.errors import TooManyAttemptsError, UnauthenticatedError
+from resolvers.throttle import FailureWindow, LoginThrottle
 from settings import Settings
 
 USERS = users_table.c
@@ -158,15 +160,31 @@ async def sign_up(
     return Session(user=user, issued=_issue(settings, user, refresh))
 
 
+def create_login_throttle(settings: Settings) -> LoginThrottle:
+    window = settings.login_failure_window_seconds
+    return LoginThrottle(
+        per_account=FailureWindow(limit=settings.login_failures_per_account, window_seconds=window),
+        per_address=FailureWindow(limit=settings.login_failures_per_address, window_seconds=window),
+    )
+
+
 async def log_in(
     database: Database,
     *,
     settings: Settings,
     passwords: Passwords,
+    throttle: LoginThrottle,
+    client_address: str | None,
     username_or_email: str,
     password: str,
 ) -> Session:
     login = username_or_email.strip().lower()
+    wait = throttle.retry_after(account=login, address=client_address)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise TooManyAttemptsError(
+            f"Too many failed log-ins: try again in {seconds} seconds.", retryAfterSeconds=seconds
+        )
     async with database.engine.connect() as connection:
         result = await connection.execute(
             sa.select(*USER_COLUMNS, USERS.password_hash).where(
@@ -179,7 +197,9 @@ async def log_in(
     # taken does not tell whether the account exists.
     verified = await passwords.verify(password_hash, password)
     if found is None or not verified or not found.is_active:
+        throttle.record_failure(account=login, address=client_address)
         return Session(problems=[Problem(None, WRONG_CREDENTIALS, "INVALID_CREDENTIALS")])
+    throttle.record_success(account=login)
     async with database.engine.begin() as connection:
         if passwords.needs_rehash(found.password_hash):
             await connection.execute(

@@ -10,6 +10,7 @@ from models.tables import Role
 from resolvers import accounts, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.loaders import Loaders
+from resolvers.throttle import LoginThrottle
 from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
 
@@ -19,11 +20,13 @@ class Context:
     settings: Settings
     database: Database
     passwords: Passwords
+    throttle: LoginThrottle
     viewer: Viewer
     loaders: Loaders
     # A bad bearer token refuses the whole operation (see schema/permissions.py), so that a
     # client with an expired token learns to refresh instead of silently seeing less.
     credentials_error: QuireError | None = None
+    client_address: str | None = None
 
 
 async def authenticate(
@@ -48,7 +51,9 @@ async def build_context(
     settings: Settings,
     database: Database,
     passwords: Passwords,
+    throttle: LoginThrottle,
     authorization: str | None = None,
+    client_address: str | None = None,
 ) -> Context:
     credentials_error = None
     try:
@@ -61,9 +66,11 @@ async def build_context(
         settings=settings,
         database=database,
         passwords=passwords,
+        throttle=throttle,
         viewer=viewer,
         loaders=Loaders(database=database, viewer=viewer),
         credentials_error=credentials_error,
+        client_address=client_address,
     )
 
 

@@ -34,5 +34,9 @@ class ForbiddenError(QuireError):
     code = "FORBIDDEN"
 
 
+class TooManyAttemptsError(QuireError):
+    code = "TOO_MANY_ATTEMPTS"
+
+
 class NotFoundError(QuireError):
     code = "NOT_FOUND"

@@ -157,6 +157,8 @@ class AccountMutation:
             context.database,
             settings=context.settings,
             passwords=context.passwords,
+            throttle=context.throttle,
+            client_address=context.client_address,
             username_or_email=input.username_or_email,
             password=input.password,
         )

@@ -108,6 +108,7 @@ async def database(app: Any) -> Database:
 
 @pytest.fixture
 async def client(app: Any, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    app.state.login_throttle.clear()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
         yield client
