@@ -6,6 +6,7 @@
 import argparse
 import asyncio
 import gc
+import getpass
 import multiprocessing
 import os
 import signal
@@ -192,6 +193,34 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
     print("seeded demo data" if created else "database already has posts; left unchanged")
 
 
+def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.passwords import create_passwords
+    from models.tables import Role
+    from resolvers.accounts import SignUp, create_user_with_role
+
+    password = os.environ.get("QUIRE_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    sign_up = SignUp(
+        username=arguments.username,
+        email=arguments.email,
+        password=password,
+        display_name=arguments.display_name or arguments.username,
+    )
+
+    async def create() -> tuple[int | None, list[Any]]:
+        database = create_database(settings)
+        try:
+            return await create_user_with_role(
+                database, passwords=create_passwords(settings), sign_up=sign_up, role=Role.ADMIN
+            )
+        finally:
+            await database.dispose()
+
+    user_id, problems = asyncio.run(create())
+    if problems:
+        raise SystemExit("\n".join(f"{p.field or 'input'}: {p.message}" for p in problems))
+    print(f"created admin {sign_up.username.strip().lower()} (id {user_id})")
+
+
 def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
     from strawberry.printer import print_schema
 
@@ -213,6 +242,12 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--random-seed", type=int, default=2026)
     seed.add_argument("--reset", action="store_true", help="delete all content first")
     seed.add_argument("--if-empty", action="store_true", help="do nothing if posts exist")
+    admin = commands.add_parser(
+        "create-admin", help="create an admin (password from QUIRE_ADMIN_PASSWORD or a prompt)"
+    )
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--display-name")
     export = commands.add_parser("export-schema", help="write the SDL to schema.graphql")
     export.add_argument("--output", default=str(SCHEMA_FILE))
     return parser
@@ -222,6 +257,7 @@ COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
     "seed": _seed,
+    "create-admin": _create_admin,
     "export-schema": _export_schema,
 }
 

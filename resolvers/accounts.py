@@ -340,3 +340,51 @@ async def update_profile(
             )
         user = await _user(connection, user_id)
     return user, []
+
+
+async def create_user_with_role(
+    database: Database, *, passwords: Passwords, sign_up: SignUp, role: Role
+) -> tuple[int | None, list[Problem]]:
+    """For operators (`quire create-admin`): the sign-up rules, any role, no session."""
+    sign_up = _normalized(sign_up)
+    problems = _sign_up_problems(sign_up) or await _taken(database, sign_up)
+    if problems:
+        return None, problems
+    password_hash = await passwords.hash(sign_up.password)
+    async with database.engine.begin() as connection:
+        user_id = await connection.scalar(
+            sa.insert(users_table)
+            .values(
+                username=sign_up.username,
+                email=sign_up.email,
+                display_name=sign_up.display_name,
+                role=role,
+                password_hash=password_hash,
+                created_at=utc_now(),
+            )
+            .returning(USERS.id)
+        )
+    return user_id, []
+
+
+async def administer_user(
+    database: Database,
+    *,
+    user_id: int,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> Row[Any] | None:
+    """Change a user's role or deactivate them; deactivation ends every session at once."""
+    values: dict[str, Any] = {}
+    if role is not None:
+        values["role"] = role
+    if active is not None:
+        values["is_active"] = active
+    async with database.engine.begin() as connection:
+        if values:
+            await connection.execute(
+                sa.update(users_table).where(USERS.id == user_id).values(**values)
+            )
+        if active is False:
+            await tokens.revoke_all(connection, user_id=user_id)
+        return await _user(connection, user_id)

@@ -9,9 +9,11 @@ from sqlalchemy.engine import Row
 from models.tables import Role
 from resolvers import accounts
 from resolvers.context import Info
+from resolvers.errors import ForbiddenError, NotFoundError
 from schema.connections import Connection
+from schema.ids import node_id_of
 from schema.inputs import PostOrder
-from schema.permissions import IsAuthenticated
+from schema.permissions import IsAdmin, IsAuthenticated
 from schema.types import Post, load_post_connection
 
 RoleEnum = strawberry.enum(Role, name="Role")
@@ -214,6 +216,34 @@ class AccountMutation:
             user=None if user is None else User.from_row(user),
             errors=[UserError.from_problem(problem) for problem in problems],
         )
+
+
+@strawberry.type
+class AdministrationMutation:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Admins: change a role.")
+    async def set_user_role(self, info: Info, user_id: strawberry.ID, role: Role) -> User:
+        return await _administer(info, user_id, role=role)
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Admins: deactivate (ending every session) or reactivate a user.",
+    )
+    async def set_user_active(self, info: Info, user_id: strawberry.ID, active: bool) -> User:
+        return await _administer(info, user_id, active=active)
+
+
+async def _administer(
+    info: Info, user_id: strawberry.ID, *, role: Role | None = None, active: bool | None = None
+) -> User:
+    target = node_id_of(user_id, "Author", "userId")
+    if target == _signed_in(info):
+        raise ForbiddenError("Admins cannot change their own role or deactivate themselves.")
+    row = await accounts.administer_user(
+        info.context.database, user_id=target, role=role, active=active
+    )
+    if row is None:
+        raise NotFoundError("No such user.")
+    return User.from_row(row)
 
 
 def _signed_in(info: Info) -> int:

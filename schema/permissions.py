@@ -7,6 +7,7 @@ from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
+from models.tables import Role
 from resolvers.authorization import may_moderate, may_write_posts
 from resolvers.context import Info
 from resolvers.errors import ForbiddenError, UnauthenticatedError
@@ -56,4 +57,16 @@ class CanModerate(BasePermission):
             raise UnauthenticatedError("Log in to moderate comments.")
         if not may_moderate(viewer):
             raise ForbiddenError("Only editors and admins can moderate comments.")
+        return True
+
+
+class IsAdmin(BasePermission):
+    message = "Only admins can do this."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        viewer = info.context.viewer
+        if viewer.user_id is None:
+            raise UnauthenticatedError("Log in as an admin to do this.")
+        if viewer.role is not Role.ADMIN:
+            raise ForbiddenError("Only admins can do this.")
         return True

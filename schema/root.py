@@ -13,7 +13,7 @@ from resolvers import authors, posts, tags
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
-from schema.accounts import AccountMutation, AccountQuery
+from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation
 from schema.connections import Connection, connection_from_page
 from schema.discussion import DiscussionMutation
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
@@ -204,7 +204,7 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 @strawberry.type
-class Mutation(AccountMutation, PublishingMutation, DiscussionMutation):
+class Mutation(AccountMutation, PublishingMutation, DiscussionMutation, AdministrationMutation):
     pass
 
 
