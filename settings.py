@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     access_log: bool = True
     secret_key: str = DEFAULT_SECRET_KEY
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
+    # PEM keys for the asymmetric algorithms; HS* sign with QUIRE_SECRET_KEY.
+    jwt_private_key: str | None = None
+    jwt_public_key: str | None = None
     jwt_issuer: str = "quire"
     jwt_audience: str = "quire-api"
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -73,6 +76,25 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(48))')"
             )
         return self
+
+    @model_validator(mode="after")
+    def _asymmetric_algorithms_need_keys(self) -> "Settings":
+        if not self.jwt_algorithm.startswith("HS") and not (
+            self.jwt_private_key and self.jwt_public_key
+        ):
+            raise ValueError(
+                f"QUIRE_JWT_ALGORITHM={self.jwt_algorithm} needs QUIRE_JWT_PRIVATE_KEY and "
+                "QUIRE_JWT_PUBLIC_KEY (PEM)"
+            )
+        return self
+
+    @property
+    def jwt_signing_key(self) -> str:
+        return self.secret_key if self.jwt_algorithm.startswith("HS") else str(self.jwt_private_key)
+
+    @property
+    def jwt_verifying_key(self) -> str:
+        return self.secret_key if self.jwt_algorithm.startswith("HS") else str(self.jwt_public_key)
 
     @property
     def is_sqlite(self) -> bool:

@@ -45,7 +45,7 @@ def issue_access_token(settings: Settings, *, user_id: int, role: Role) -> tuple
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
     }
-    token = jwt.encode(claims, settings.secret_key, algorithm=settings.jwt_algorithm)
+    token = jwt.encode(claims, settings.jwt_signing_key, algorithm=settings.jwt_algorithm)
     return token, expires_at
 
 
@@ -54,7 +54,7 @@ def read_access_token(settings: Settings, token: str) -> AccessClaims:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.secret_key,
+            settings.jwt_verifying_key,
             algorithms=[settings.jwt_algorithm],
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,

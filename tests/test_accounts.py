@@ -231,7 +231,7 @@ async def test_expired_token_refuses_the_operation_with_token_expired(
         lambda s: jwt.encode({"sub": "1"}, "another secret that is long enough", algorithm="HS256"),
         lambda s: _token(s, aud="someone-else"),
         lambda s: _token(s, iss="someone-else"),
-        lambda s: jwt.encode({"sub": "1", "role": "ADMIN"}, None, algorithm="none"),
+        lambda s: jwt.encode({"sub": "1", "role": "ADMIN"}, "", algorithm="none"),
         lambda s: "not.a.jwt",
     ],
     ids=["forged", "audience", "issuer", "alg-none", "malformed"],
@@ -442,3 +442,36 @@ async def test_me_lists_my_drafts(client: httpx.AsyncClient, database: Database)
             "me": {"posts": {"totalCount": 1, "nodes": [{"title": "Mine", "status": "DRAFT"}]}}
         }
     }
+
+
+def test_asymmetric_tokens_sign_with_the_private_key_and_verify_with_the_public() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from models.tables import Role
+    from resolvers.errors import UnauthenticatedError
+    from resolvers.tokens import issue_access_token, read_access_token
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    settings = Settings(
+        jwt_algorithm="ES256", jwt_private_key=private, jwt_public_key=public, _env_file=None
+    )
+    hs_settings = Settings(_env_file=None)
+
+    token, _ = issue_access_token(settings, user_id=7, role=Role.EDITOR)
+
+    assert read_access_token(settings, token).user_id == 7
+    with pytest.raises(UnauthenticatedError):
+        read_access_token(hs_settings, token)  # the algorithm is pinned
+    with pytest.raises(ValidationError, match="QUIRE_JWT_PRIVATE_KEY"):
+        Settings(jwt_algorithm="RS256", _env_file=None)
