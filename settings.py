@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Titles are bounded by their column (200 characters); bodies by these.
+    max_post_body_bytes: int = Field(default=100_000, ge=1, le=10_000_000)
+    max_comment_bytes: int = Field(default=10_000, ge=1, le=1_000_000)
     comment_edit_window_minutes: int = Field(default=15, ge=0)
     # A reader's comments skip moderation once this many of theirs were approved (0: never).
     trusted_after_approved_comments: int = Field(default=3, ge=0)

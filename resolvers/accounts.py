@@ -388,3 +388,9 @@ async def administer_user(
         if active is False:
             await tokens.revoke_all(connection, user_id=user_id)
         return await _user(connection, user_id)
+
+
+async def account_by_id(database: Database, user_id: int) -> Row[Any] | None:
+    """Any user, deactivated ones included: for admins and the user themself."""
+    async with database.reader.connect() as connection:
+        return await _user(connection, user_id)

@@ -20,7 +20,6 @@ from settings import Settings
 
 COMMENTS = comments_table.c
 POSTS = posts_table.c
-COMMENT_BYTES = 10_000
 
 
 @dataclass(slots=True)
@@ -29,11 +28,12 @@ class CommentChange:
     problems: list[Problem] | None = None
 
 
-def body_problems(body: str) -> list[Problem]:
+def body_problems(body: str, settings: Settings) -> list[Problem]:
     if not body.strip():
         return [Problem("body", "Write something first.", "BODY_EMPTY")]
-    if len(body.encode()) > COMMENT_BYTES:
-        return [Problem("body", "A comment may hold at most 10 KB.", "BODY_TOO_LONG")]
+    if len(body.encode()) > settings.max_comment_bytes:
+        limit = settings.max_comment_bytes
+        return [Problem("body", f"A comment may hold at most {limit} bytes.", "BODY_TOO_LONG")]
     return []
 
 
@@ -86,7 +86,7 @@ async def add_comment(
     body: str,
     parent_id: int | None,
 ) -> CommentChange:
-    problems = body_problems(body)
+    problems = body_problems(body, settings)
     if problems:
         return CommentChange(problems=problems)
     async with database.engine.begin() as connection:
@@ -143,7 +143,7 @@ async def edit_comment(
                 )
             ]
         )
-    problems = body_problems(body)
+    problems = body_problems(body, settings)
     if problems:
         return CommentChange(problems=problems)
     async with database.engine.begin() as connection:

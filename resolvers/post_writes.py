@@ -21,6 +21,7 @@ from resolvers.authorization import require_post_editor
 from resolvers.errors import NotFoundError
 from resolvers.posts import POST_COLUMNS
 from resolvers.visibility import Viewer, visible_posts
+from settings import Settings
 
 POSTS = posts_table.c
 TAGS = tags_table.c
@@ -28,7 +29,6 @@ POST_TAGS = post_tags_table.c
 
 TITLE_LENGTH = 200
 EXCERPT_LENGTH = 1_000
-BODY_BYTES = 100_000
 TAG_LENGTH = 60
 TAGS_PER_POST = 10
 
@@ -49,12 +49,15 @@ class PostChange:
     problems: list[Problem] | None = None
 
 
-def content_problems(draft: PostDraft) -> list[Problem]:
+def content_problems(draft: PostDraft, settings: Settings) -> list[Problem]:
     problems = []
     if draft.title is not None and not 1 <= len(draft.title.strip()) <= TITLE_LENGTH:
         problems.append(Problem("title", f"Use 1 to {TITLE_LENGTH} characters.", "TITLE_LENGTH"))
-    if draft.body is not None and len(draft.body.encode()) > BODY_BYTES:
-        problems.append(Problem("body", "The body may hold at most 100 KB.", "BODY_TOO_LONG"))
+    limit = settings.max_post_body_bytes
+    if draft.body is not None and len(draft.body.encode()) > limit:
+        problems.append(
+            Problem("body", f"The body may hold at most {limit} bytes.", "BODY_TOO_LONG")
+        )
     if draft.excerpt is not None and len(draft.excerpt) > EXCERPT_LENGTH:
         problems.append(
             Problem("excerpt", f"Use at most {EXCERPT_LENGTH} characters.", "EXCERPT_TOO_LONG")
@@ -118,11 +121,13 @@ async def _set_tags(connection: AsyncConnection, post_id: int, names: list[str])
         )
 
 
-async def create_post(database: Database, *, viewer: Viewer, draft: PostDraft) -> PostChange:
+async def create_post(
+    database: Database, *, settings: Settings, viewer: Viewer, draft: PostDraft
+) -> PostChange:
     assert viewer.user_id is not None
     assert draft.title is not None
     assert draft.body is not None
-    problems = content_problems(draft)
+    problems = content_problems(draft, settings)
     if problems:
         return PostChange(problems=problems)
     now = utc_now()
@@ -162,6 +167,7 @@ async def editable_post(database: Database, *, viewer: Viewer, post_id: int) -> 
 async def update_post(
     database: Database,
     *,
+    settings: Settings,
     viewer: Viewer,
     post_id: int,
     seen_updated_at: datetime,
@@ -169,7 +175,7 @@ async def update_post(
     new_slug: bool,
 ) -> PostChange:
     await editable_post(database, viewer=viewer, post_id=post_id)
-    problems = content_problems(draft)
+    problems = content_problems(draft, settings)
     if problems:
         return PostChange(problems=problems)
     values: dict[str, Any] = {"updated_at": utc_now()}

@@ -118,6 +118,17 @@ class AccountQuery:
         row = await accounts.active_user(info.context.database, _signed_in(info))
         return None if row is None else User.from_row(row)
 
+    @strawberry.field(
+        permission_classes=[IsAuthenticated],
+        description="An account with its email and role: your own, or anyone's for admins.",
+    )
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        target = node_id_of(id, "Author", "id")
+        if target != _signed_in(info) and info.context.viewer.role is not Role.ADMIN:
+            raise ForbiddenError("Only admins can see other people's accounts.")
+        row = await accounts.account_by_id(info.context.database, target)
+        return None if row is None else User.from_row(row)
+
 
 @strawberry.input
 class UpdateProfileInput:

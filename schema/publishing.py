@@ -68,6 +68,7 @@ class PublishingMutation:
     async def create_post(self, info: Info, input: CreatePostInput) -> PostPayload:
         change = await post_writes.create_post(
             info.context.database,
+            settings=info.context.settings,
             viewer=info.context.viewer,
             draft=post_writes.PostDraft(
                 title=input.title, body=input.body, excerpt=input.excerpt, tags=input.tags
@@ -79,6 +80,7 @@ class PublishingMutation:
     async def update_post(self, info: Info, input: UpdatePostInput) -> PostPayload:
         change = await post_writes.update_post(
             info.context.database,
+            settings=info.context.settings,
             viewer=info.context.viewer,
             post_id=post_id_of(input.id),
             seen_updated_at=input.updated_at,

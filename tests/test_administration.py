@@ -168,3 +168,34 @@ async def test_create_admin_command(database: Database, database_url: str) -> No
     assert [(name, str(role)) for name, role in roles] == [("root_admin", "ADMIN")]
     assert refused.returncode != 0
     assert "password: Use between 10 and 256 characters." in refused.stderr
+
+
+USER = "query ($id: ID!) { user(id: $id) { username email } }"
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [("admin", None), ("self", None), ("editor", "FORBIDDEN"), ("anonymous", "UNAUTHENTICATED")],
+)
+async def test_account_emails_are_for_the_user_and_admins(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    who: str,
+    expected: str | None,
+) -> None:
+    target = await create_user(database, username="target", role=Role.READER)
+    callers: dict[str, tuple[int, Role] | None] = {
+        "admin": (await create_user(database, role=Role.ADMIN), Role.ADMIN),
+        "self": (target, Role.READER),
+        "editor": (await create_user(database, role=Role.EDITOR), Role.EDITOR),
+        "anonymous": None,
+    }
+
+    body = await _run(client, settings, callers[who], USER, {"id": _gid(target)})
+
+    if expected is None:
+        assert body["data"] == {"user": {"username": "target", "email": "target@example.com"}}
+    else:
+        assert _codes(body) == [expected]
+        assert body["data"] == {"user": None}
