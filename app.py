@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -264,7 +265,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
-    COMMANDS[arguments.command](Settings(), arguments)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise SystemExit(f"Invalid settings:\n{error}") from None
+    COMMANDS[arguments.command](settings, arguments)
 
 
 if __name__ == "__main__":

@@ -194,6 +194,7 @@ done
 
 say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 2 workers, pool $POOL_SIZE)"
 QUIRE_ENV=production DATABASE_URL=$QUIRE_DATABASE_URL QUIRE_DATABASE_POOL_SIZE=$POOL_SIZE \
+  QUIRE_SECRET_KEY="$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
   HOST=127.0.0.1 PORT=$QUIRE_PORT QUIRE_WORKERS=2 QUIRE_ACCESS_LOG=false \
   "$ROOT/.venv/bin/quire" serve >"$RESULTS/quire.log" 2>&1 &
 QUIRE_PID=$!
