@@ -3,7 +3,13 @@
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
@@ -22,13 +28,34 @@ class IsAuthenticated(BasePermission):
         return True
 
 
+# Operations that start or end a session work whatever access token comes along: a client
+# whose HTTP layer attaches its expired token must still be able to refresh or log in again.
+SESSION_FIELDS = frozenset({"signUp", "logIn", "refreshToken", "logOut"})
+
+
+def _root_fields(document: DocumentNode | None, operation_name: str | None) -> set[str]:
+    names: set[str] = set()
+    for definition in document.definitions if document else ():
+        if isinstance(definition, OperationDefinitionNode) and (
+            operation_name is None or (definition.name and definition.name.value == operation_name)
+        ):
+            names.update(
+                selection.name.value
+                for selection in definition.selection_set.selections
+                if isinstance(selection, FieldNode)
+            )
+    return names
+
+
 class RefuseBadCredentials(SchemaExtension):
     """An operation sent with a bad bearer token is refused before it runs: expired tokens
     with TOKEN_EXPIRED (refresh and retry), anything else with UNAUTHENTICATED."""
 
     def on_execute(self) -> Iterator[None]:
-        error = getattr(self.execution_context.context, "credentials_error", None)
-        if error is not None:
+        context = self.execution_context
+        error = getattr(context.context, "credentials_error", None)
+        root_fields = _root_fields(context.graphql_document, context.operation_name)
+        if error is not None and not (root_fields and root_fields <= SESSION_FIELDS):
             self.execution_context.result = ExecutionResult(
                 data=None,
                 errors=[GraphQLError(error.message, original_error=error)],

@@ -475,3 +475,20 @@ def test_asymmetric_tokens_sign_with_the_private_key_and_verify_with_the_public(
         read_access_token(hs_settings, token)  # the algorithm is pinned
     with pytest.raises(ValidationError, match="QUIRE_JWT_PRIVATE_KEY"):
         Settings(jwt_algorithm="RS256", _env_file=None)
+
+
+async def test_session_mutations_work_with_an_expired_token_attached(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    session = await _sign_up(client)
+    expired = _token(settings, exp=utc_now() - timedelta(seconds=1))
+
+    response = await client.post(
+        "/graphql",
+        json={"query": REFRESH, "variables": {"token": session["refreshToken"]}},
+        headers={"Authorization": f"Bearer {expired}"},
+    )
+    mixed = await _as(client, expired, "mutation { logOutEverywhere }")
+
+    assert response.json()["data"]["refreshToken"]["accessToken"]
+    assert error_codes(mixed) == ["TOKEN_EXPIRED"]
