@@ -9,6 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
 from models.database import Database
@@ -129,27 +130,40 @@ async def _taken(database: Database, sign_up: SignUp) -> list[Problem]:
     return problems
 
 
+async def _create_user(
+    connection: AsyncConnection, *, sign_up: SignUp, role: Role, password_hash: str
+) -> int:
+    user_id: int = await connection.scalar(
+        sa.insert(users_table)
+        .values(
+            username=sign_up.username,
+            email=sign_up.email,
+            display_name=sign_up.display_name,
+            role=role,
+            password_hash=password_hash,
+            created_at=utc_now(),
+        )
+        .returning(USERS.id)
+    )
+    return user_id
+
+
+async def _checked(database: Database, sign_up: SignUp) -> tuple[SignUp, list[Problem]]:
+    sign_up = _normalized(sign_up)
+    return sign_up, _sign_up_problems(sign_up) or await _taken(database, sign_up)
+
+
 async def sign_up(
     database: Database, *, settings: Settings, passwords: Passwords, sign_up: SignUp
 ) -> Session:
-    sign_up = _normalized(sign_up)
-    problems = _sign_up_problems(sign_up) or await _taken(database, sign_up)
+    sign_up, problems = await _checked(database, sign_up)
     if problems:
         return Session(problems=problems)
     password_hash = await passwords.hash(sign_up.password)
     try:
         async with database.engine.begin() as connection:
-            user_id = await connection.scalar(
-                sa.insert(users_table)
-                .values(
-                    username=sign_up.username,
-                    email=sign_up.email,
-                    display_name=sign_up.display_name,
-                    role=Role.READER,
-                    password_hash=password_hash,
-                    created_at=utc_now(),
-                )
-                .returning(USERS.id)
+            user_id = await _create_user(
+                connection, sign_up=sign_up, role=Role.READER, password_hash=password_hash
             )
             refresh = await tokens.create_refresh_token(connection, settings, user_id=user_id)
             user = await _user(connection, user_id)
@@ -346,23 +360,13 @@ async def create_user_with_role(
     database: Database, *, passwords: Passwords, sign_up: SignUp, role: Role
 ) -> tuple[int | None, list[Problem]]:
     """For operators (`quire create-admin`): the sign-up rules, any role, no session."""
-    sign_up = _normalized(sign_up)
-    problems = _sign_up_problems(sign_up) or await _taken(database, sign_up)
+    sign_up, problems = await _checked(database, sign_up)
     if problems:
         return None, problems
     password_hash = await passwords.hash(sign_up.password)
     async with database.engine.begin() as connection:
-        user_id = await connection.scalar(
-            sa.insert(users_table)
-            .values(
-                username=sign_up.username,
-                email=sign_up.email,
-                display_name=sign_up.display_name,
-                role=role,
-                password_hash=password_hash,
-                created_at=utc_now(),
-            )
-            .returning(USERS.id)
+        user_id = await _create_user(
+            connection, sign_up=sign_up, role=role, password_hash=password_hash
         )
     return user_id, []
 
