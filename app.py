@@ -197,7 +197,8 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
 def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
     from models.passwords import create_passwords
     from models.tables import Role
-    from resolvers.accounts import SignUp, create_user_with_role
+    from resolvers.accounts import SignUp
+    from resolvers.administration import create_user_with_role
 
     password = os.environ.get("QUIRE_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
     sign_up = SignUp(

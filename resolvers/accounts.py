@@ -16,7 +16,7 @@ from models.database import Database
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
-from resolvers.errors import TooManyAttemptsError, UnauthenticatedError
+from resolvers.errors import Problem, TooManyAttemptsError, UnauthenticatedError
 from resolvers.throttle import FailureWindow, LoginThrottle
 from settings import Settings
 
@@ -37,15 +37,6 @@ USER_COLUMNS = (
     USERS.is_active,
     USERS.created_at,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something the user can fix, tied to an input field where there is one."""
-
-    field: str | None
-    message: str
-    code: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +121,7 @@ async def _taken(database: Database, sign_up: SignUp) -> list[Problem]:
     return problems
 
 
-async def _create_user(
+async def insert_user(
     connection: AsyncConnection, *, sign_up: SignUp, role: Role, password_hash: str
 ) -> int:
     user_id: int = await connection.scalar(
@@ -148,7 +139,7 @@ async def _create_user(
     return user_id
 
 
-async def _checked(database: Database, sign_up: SignUp) -> tuple[SignUp, list[Problem]]:
+async def checked_sign_up(database: Database, sign_up: SignUp) -> tuple[SignUp, list[Problem]]:
     sign_up = _normalized(sign_up)
     return sign_up, _sign_up_problems(sign_up) or await _taken(database, sign_up)
 
@@ -156,22 +147,22 @@ async def _checked(database: Database, sign_up: SignUp) -> tuple[SignUp, list[Pr
 async def sign_up(
     database: Database, *, settings: Settings, passwords: Passwords, sign_up: SignUp
 ) -> Session:
-    sign_up, problems = await _checked(database, sign_up)
+    sign_up, problems = await checked_sign_up(database, sign_up)
     if problems:
         return Session(problems=problems)
     password_hash = await passwords.hash(sign_up.password)
     try:
         async with database.engine.begin() as connection:
-            user_id = await _create_user(
+            user_id = await insert_user(
                 connection, sign_up=sign_up, role=Role.READER, password_hash=password_hash
             )
             refresh = await tokens.create_refresh_token(connection, settings, user_id=user_id)
-            user = await _user(connection, user_id)
+            user = await user_by_id(connection, user_id)
             assert user is not None
     except IntegrityError:
         # Another sign-up took the name or email between the check and the insert.
         return Session(problems=await _taken(database, sign_up))
-    return Session(user=user, issued=_issue(settings, user, refresh))
+    return Session(user=user, issued=issue_tokens(settings, user, refresh))
 
 
 def create_login_throttle(settings: Settings) -> LoginThrottle:
@@ -222,19 +213,19 @@ async def log_in(
                 .values(password_hash=await passwords.hash(password))
             )
         refresh = await tokens.create_refresh_token(connection, settings, user_id=found.id)
-    return Session(user=found, issued=_issue(settings, found, refresh))
+    return Session(user=found, issued=issue_tokens(settings, found, refresh))
 
 
 async def refresh_session(database: Database, *, settings: Settings, refresh_token: str) -> Session:
     async with database.engine.begin() as connection:
         rotation = await tokens.rotate_refresh_token(connection, settings, refresh_token)
-        user = None if rotation.user_id is None else await _user(connection, rotation.user_id)
+        user = None if rotation.user_id is None else await user_by_id(connection, rotation.user_id)
     # Raised after the transaction: a family revoked for reuse must stay revoked.
     if rotation.refusal is not None or rotation.successor is None:
         raise UnauthenticatedError(rotation.refusal or "The refresh token is not valid.")
     if user is None or not user.is_active:
         raise UnauthenticatedError("This account is deactivated.")
-    return Session(user=user, issued=_issue(settings, user, rotation.successor))
+    return Session(user=user, issued=issue_tokens(settings, user, rotation.successor))
 
 
 async def log_out(database: Database, *, refresh_token: str) -> bool:
@@ -244,157 +235,20 @@ async def log_out(database: Database, *, refresh_token: str) -> bool:
 
 async def active_user(database: Database, user_id: int) -> Row[Any] | None:
     async with database.reader.connect() as connection:
-        user = await _user(connection, user_id)
+        user = await user_by_id(connection, user_id)
     return user if user is not None and user.is_active else None
 
 
-async def _user(connection: Any, user_id: int) -> Row[Any] | None:
+async def user_by_id(connection: Any, user_id: int) -> Row[Any] | None:
     result = await connection.execute(sa.select(*USER_COLUMNS).where(USERS.id == user_id))
     row: Row[Any] | None = result.first()
     return row
 
 
-def _issue(settings: Settings, user: Row[Any], refresh_token: str) -> tokens.IssuedTokens:
+def issue_tokens(settings: Settings, user: Row[Any], refresh_token: str) -> tokens.IssuedTokens:
     access_token, expires_at = tokens.issue_access_token(
         settings, user_id=user.id, role=Role(user.role)
     )
     return tokens.IssuedTokens(
         access_token=access_token, access_token_expires_at=expires_at, refresh_token=refresh_token
     )
-
-
-async def log_out_everywhere(database: Database, *, user_id: int) -> int:
-    async with database.engine.begin() as connection:
-        return await tokens.revoke_all(connection, user_id=user_id)
-
-
-async def change_password(
-    database: Database,
-    *,
-    settings: Settings,
-    passwords: Passwords,
-    user_id: int,
-    current_password: str,
-    new_password: str,
-) -> Session:
-    """Change the password, end every session and start a new one for this client."""
-    async with database.engine.connect() as connection:
-        result = await connection.execute(
-            sa.select(*USER_COLUMNS, USERS.password_hash).where(USERS.id == user_id)
-        )
-        user = cast("Row[Any]", result.one())
-    if not await passwords.verify(user.password_hash, current_password):
-        return Session(
-            problems=[
-                Problem("currentPassword", "The current password is wrong.", "INVALID_CREDENTIALS")
-            ]
-        )
-    problems = password_problems(new_password, user.username, user.email)
-    if problems:
-        return Session(problems=[_renamed(problem, "newPassword") for problem in problems])
-    new_hash = await passwords.hash(new_password)
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            sa.update(users_table).where(USERS.id == user_id).values(password_hash=new_hash)
-        )
-        await tokens.revoke_all(connection, user_id=user_id)
-        refresh = await tokens.create_refresh_token(connection, settings, user_id=user_id)
-    return Session(user=user, issued=_issue(settings, user, refresh))
-
-
-def _renamed(problem: Problem, field: str) -> Problem:
-    return Problem(field, problem.message, problem.code)
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileChange:
-    display_name: str | None = None
-    bio: str | None = None
-    avatar_url: str | None = None
-
-
-BIO_LENGTH = 2_000
-AVATAR_URL = re.compile(r"https://[^\s]{1,490}")
-
-
-def profile_problems(change: ProfileChange) -> list[Problem]:
-    problems = []
-    if change.display_name is not None and not 1 <= len(change.display_name.strip()) <= 100:
-        problems.append(Problem("displayName", "Use 1 to 100 characters.", "DISPLAY_NAME_INVALID"))
-    if change.bio is not None and len(change.bio) > BIO_LENGTH:
-        problems.append(Problem("bio", f"Use at most {BIO_LENGTH} characters.", "BIO_TOO_LONG"))
-    if change.avatar_url and not AVATAR_URL.fullmatch(change.avatar_url):
-        problems.append(
-            Problem(
-                "avatarUrl",
-                "Use an https:// address of at most 500 characters.",
-                "AVATAR_URL_INVALID",
-            )
-        )
-    return problems
-
-
-async def update_profile(
-    database: Database, *, user_id: int, change: ProfileChange
-) -> tuple[Row[Any] | None, list[Problem]]:
-    problems = profile_problems(change)
-    if problems:
-        return None, problems
-    values: dict[str, Any] = {}
-    if change.display_name is not None:
-        values["display_name"] = change.display_name.strip()
-    if change.bio is not None:
-        values["bio"] = change.bio.strip()
-    if change.avatar_url is not None:
-        values["avatar_url"] = change.avatar_url or None
-    async with database.engine.begin() as connection:
-        if values:
-            await connection.execute(
-                sa.update(users_table).where(USERS.id == user_id).values(**values)
-            )
-        user = await _user(connection, user_id)
-    return user, []
-
-
-async def create_user_with_role(
-    database: Database, *, passwords: Passwords, sign_up: SignUp, role: Role
-) -> tuple[int | None, list[Problem]]:
-    """For operators (`quire create-admin`): the sign-up rules, any role, no session."""
-    sign_up, problems = await _checked(database, sign_up)
-    if problems:
-        return None, problems
-    password_hash = await passwords.hash(sign_up.password)
-    async with database.engine.begin() as connection:
-        user_id = await _create_user(
-            connection, sign_up=sign_up, role=role, password_hash=password_hash
-        )
-    return user_id, []
-
-
-async def administer_user(
-    database: Database,
-    *,
-    user_id: int,
-    role: Role | None = None,
-    active: bool | None = None,
-) -> Row[Any] | None:
-    """Change a user's role or deactivate them; deactivation ends every session at once."""
-    values: dict[str, Any] = {}
-    if role is not None:
-        values["role"] = role
-    if active is not None:
-        values["is_active"] = active
-    async with database.engine.begin() as connection:
-        if values:
-            await connection.execute(
-                sa.update(users_table).where(USERS.id == user_id).values(**values)
-            )
-        if active is False:
-            await tokens.revoke_all(connection, user_id=user_id)
-        return await _user(connection, user_id)
-
-
-async def account_by_id(database: Database, user_id: int) -> Row[Any] | None:
-    """Any user, deactivated ones included: for admins and the user themself."""
-    async with database.reader.connect() as connection:
-        return await _user(connection, user_id)

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from models.columns import utc_now
 from models.database import Database
 from models.tables import CommentStatus, Role, comments_table, posts_table
-from resolvers.accounts import Problem
 from resolvers.authorization import require_comment_author, require_comment_remover
-from resolvers.errors import NotFoundError
+from resolvers.errors import NotFoundError, Problem
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 from settings import Settings
 

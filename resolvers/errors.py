@@ -1,6 +1,17 @@
-"""Refusals clients can act on: each carries a stable `extensions.code`."""
+"""What clients can act on: refusals (GraphQL errors with a stable `extensions.code`) and
+problems (returned in a payload's `errors`, for input the user can fix)."""
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something the user can fix, tied to an input field where there is one."""
+
+    field: str | None
+    message: str
+    code: str
 
 
 class QuireError(Exception):

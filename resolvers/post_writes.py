@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from models.columns import utc_now
 from models.database import Database
 from models.tables import PostStatus, post_tags_table, posts_table, tags_table
-from resolvers.accounts import Problem
 from resolvers.authorization import require_post_editor
-from resolvers.errors import NotFoundError
+from resolvers.errors import NotFoundError, Problem
 from resolvers.posts import POST_COLUMNS
 from resolvers.visibility import Viewer, visible_posts
 from settings import Settings

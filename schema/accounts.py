@@ -7,9 +7,9 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from models.tables import Role
-from resolvers import accounts
+from resolvers import accounts, administration, profiles
 from resolvers.context import Info
-from resolvers.errors import ForbiddenError, NotFoundError
+from resolvers.errors import ForbiddenError, NotFoundError, Problem
 from schema.connections import Connection
 from schema.ids import node_id_of
 from schema.inputs import PostOrder
@@ -26,7 +26,7 @@ class UserError:
     code: str
 
     @classmethod
-    def from_problem(cls, problem: accounts.Problem) -> Self:
+    def from_problem(cls, problem: Problem) -> Self:
         return cls(field=problem.field, message=problem.message, code=problem.code)
 
 
@@ -126,7 +126,7 @@ class AccountQuery:
         target = node_id_of(id, "Author", "id")
         if target != _signed_in(info) and info.context.viewer.role is not Role.ADMIN:
             raise ForbiddenError("Only admins can see other people's accounts.")
-        row = await accounts.account_by_id(info.context.database, target)
+        row = await administration.account_by_id(info.context.database, target)
         return None if row is None else User.from_row(row)
 
 
@@ -194,7 +194,7 @@ class AccountMutation:
         permission_classes=[IsAuthenticated], description="End every session of your account."
     )
     async def log_out_everywhere(self, info: Info) -> int:
-        return await accounts.log_out_everywhere(info.context.database, user_id=_signed_in(info))
+        return await profiles.log_out_everywhere(info.context.database, user_id=_signed_in(info))
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
@@ -204,7 +204,7 @@ class AccountMutation:
         self, info: Info, current_password: str, new_password: str
     ) -> AuthPayload:
         context = info.context
-        session = await accounts.change_password(
+        session = await profiles.change_password(
             context.database,
             settings=context.settings,
             passwords=context.passwords,
@@ -216,10 +216,10 @@ class AccountMutation:
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> ProfilePayload:
-        user, problems = await accounts.update_profile(
+        user, problems = await profiles.update_profile(
             info.context.database,
             user_id=_signed_in(info),
-            change=accounts.ProfileChange(
+            change=profiles.ProfileChange(
                 display_name=input.display_name, bio=input.bio, avatar_url=input.avatar_url
             ),
         )
@@ -249,7 +249,7 @@ async def _administer(
     target = node_id_of(user_id, "Author", "userId")
     if target == _signed_in(info):
         raise ForbiddenError("Admins cannot change their own role or deactivate themselves.")
-    row = await accounts.administer_user(
+    row = await administration.administer_user(
         info.context.database, user_id=target, role=role, active=active
     )
     if row is None:

@@ -1,0 +1,63 @@
+"""Operators and admins: create accounts with any role, change roles, deactivate."""
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from models.database import Database
+from models.passwords import Passwords
+from models.tables import Role, users_table
+from resolvers import tokens
+from resolvers.accounts import (
+    USERS,
+    SignUp,
+    checked_sign_up,
+    insert_user,
+    user_by_id,
+)
+from resolvers.errors import Problem
+
+
+async def create_user_with_role(
+    database: Database, *, passwords: Passwords, sign_up: SignUp, role: Role
+) -> tuple[int | None, list[Problem]]:
+    """For operators (`quire create-admin`): the sign-up rules, any role, no session."""
+    sign_up, problems = await checked_sign_up(database, sign_up)
+    if problems:
+        return None, problems
+    password_hash = await passwords.hash(sign_up.password)
+    async with database.engine.begin() as connection:
+        user_id = await insert_user(
+            connection, sign_up=sign_up, role=role, password_hash=password_hash
+        )
+    return user_id, []
+
+
+async def administer_user(
+    database: Database,
+    *,
+    user_id: int,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> Row[Any] | None:
+    """Change a user's role or deactivate them; deactivation ends every session at once."""
+    values: dict[str, Any] = {}
+    if role is not None:
+        values["role"] = role
+    if active is not None:
+        values["is_active"] = active
+    async with database.engine.begin() as connection:
+        if values:
+            await connection.execute(
+                sa.update(users_table).where(USERS.id == user_id).values(**values)
+            )
+        if active is False:
+            await tokens.revoke_all(connection, user_id=user_id)
+        return await user_by_id(connection, user_id)
+
+
+async def account_by_id(database: Database, user_id: int) -> Row[Any] | None:
+    """Any user, deactivated ones included: for admins and the user themself."""
+    async with database.reader.connect() as connection:
+        return await user_by_id(connection, user_id)
