@@ -21,6 +21,7 @@ import orjson
 import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -31,6 +32,7 @@ from models.database import Database, create_database
 from models.passwords import Passwords, create_passwords
 from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, build_context
+from schema.http import GraphQLRequestGuard, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
 from settings import Settings
@@ -98,6 +100,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/playground", playground_assets(), name="playground"),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_request_bytes
+            ),
+        ],
     )
     application.state.settings = settings
     application.state.login_throttle = graphql.throttle

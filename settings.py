@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     graphiql: bool = True
+    max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
 
     @field_validator("database_url")

@@ -1,0 +1,129 @@
+"""HTTP-level protections on every response and request: security headers, refusal of the
+content types a cross-site form can send, and a request body size limit."""
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# GraphiQL needs inline styles; everything it runs comes from Quire itself (script-src 'self').
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+]
+HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+GRAPHQL_CONTENT_TYPES = ("application/json", "application/graphql-response+json")
+
+
+def _error_response(status: int, message: str, code: str) -> tuple[int, bytes]:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return status, json.dumps(body).encode()
+
+
+async def _send_error(send: Send, status: int, message: str, code: str) -> None:
+    status, body = _error_response(status, message, code)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = [*SECURITY_HEADERS, HSTS] if scope.get("scheme") == "https" else SECURITY_HEADERS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+class GraphQLRequestGuard:
+    """Refuses POSTs a cross-site form could send (any content type but JSON), and bodies
+    over the size limit, before any GraphQL work."""
+
+    def __init__(self, app: ASGIApp, *, path: str, max_body_bytes: int) -> None:
+        self.app = app
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        if content_type not in GRAPHQL_CONTENT_TYPES:
+            await _send_error(
+                send,
+                415,
+                "Send GraphQL requests as application/json.",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+            return
+        declared = _header(scope, b"content-length")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, self._limited(receive), tracking_send)
+        except RequestTooLarge:
+            # A chunked body announced no length and outgrew the limit while being read.
+            if not started:
+                await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+
+    def _too_large(self) -> str:
+        return f"The request body may hold at most {self.max_body_bytes} bytes."
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise RequestTooLarge(self._too_large())
+            return message
+
+        return limited_receive
+
+
+class RequestTooLarge(Exception):
+    pass

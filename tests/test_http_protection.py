@@ -1,0 +1,99 @@
+"""HTTP protections: security headers, no cross-site form posts, request size limit."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from models.database import Database
+from models.tables import users_table
+from settings import Settings
+
+SIGN_UP = (
+    'mutation { signUp(input: {username: "csrf", email: "csrf@example.com", '
+    'password: "a long passphrase", displayName: "C"}) { accessToken } }'
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/healthz", {}),
+        ("GET", "/graphql", {"accept": "text/html"}),
+        ("POST", "/graphql", {"content-type": "application/json"}),
+    ],
+)
+async def test_every_response_carries_security_headers(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
+) -> None:
+    content = json.dumps({"query": "{ __typename }"}) if method == "POST" else None
+
+    response = await client.request(method, path, headers=headers, content=content)
+
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "strict-transport-security" not in response.headers
+    assert "server" not in response.headers
+
+
+async def test_hsts_only_over_https(app: Any) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://quire.test") as client:
+        response = await client.get("/healthz")
+
+    assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("text/plain", json.dumps({"query": SIGN_UP})),
+        ("application/x-www-form-urlencoded", "query=" + SIGN_UP),
+        ("multipart/form-data; boundary=x", "--x\r\n\r\n" + SIGN_UP + "\r\n--x--"),
+    ],
+)
+async def test_cross_site_form_content_types_are_refused(
+    client: httpx.AsyncClient, database: Database, content_type: str, content: str
+) -> None:
+    response = await client.post(
+        "/graphql", content=content, headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    async with database.engine.connect() as connection:
+        assert await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) == 0
+
+
+async def test_oversized_body_is_refused(client: httpx.AsyncClient, settings: Settings) -> None:
+    padding = "x" * settings.max_request_bytes
+    body = json.dumps({"query": "{ __typename }", "variables": {"pad": padding}})
+
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
+
+
+async def test_oversized_chunked_body_is_refused(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename }", "variables": {"pad": "'
+        for _ in range(settings.max_request_bytes // 10_000 + 1):
+            yield b"x" * 10_000
+        yield b'"}}'
+
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 413
