@@ -32,7 +32,7 @@ from models.database import Database, create_database
 from models.passwords import Passwords, create_passwords
 from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, build_context
-from schema.http import GraphQLRequestGuard, SecurityHeaders
+from schema.http import GraphQLRequestGuard, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
 from settings import Settings
@@ -56,6 +56,7 @@ class QuireGraphQL(GraphQL[Context, None]):
             throttle=self.throttle,
             authorization=request.headers.get("authorization"),
             client_address=request.client.host if request.client else None,
+            request_id=getattr(request.state, "request_id", None),
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         middleware=[
+            Middleware(RequestId),
             Middleware(SecurityHeaders),
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_request_bytes

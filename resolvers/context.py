@@ -27,6 +27,7 @@ class Context:
     # client with an expired token learns to refresh instead of silently seeing less.
     credentials_error: QuireError | None = None
     client_address: str | None = None
+    request_id: str | None = None
 
 
 async def authenticate(
@@ -54,6 +55,7 @@ async def build_context(
     throttle: LoginThrottle,
     authorization: str | None = None,
     client_address: str | None = None,
+    request_id: str | None = None,
 ) -> Context:
     credentials_error = None
     try:
@@ -71,6 +73,7 @@ async def build_context(
         loaders=Loaders(database=database, viewer=viewer),
         credentials_error=credentials_error,
         client_address=client_address,
+        request_id=request_id,
     )
 
 

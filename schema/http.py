@@ -2,6 +2,7 @@
 content types a cross-site form can send, and a request body size limit."""
 
 import json
+import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -127,3 +128,36 @@ class GraphQLRequestGuard:
 
 class RequestTooLarge(Exception):
     pass
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+
+
+def _valid_request_id(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "._-" for c in value)
+
+
+class RequestId:
+    """Every request gets an id: the caller's `X-Request-ID` when it is sane, else a new one.
+    It is echoed in the response, shown in masked errors and written to the logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        offered = _header(scope, REQUEST_ID_HEADER)
+        request_id = offered if _valid_request_id(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

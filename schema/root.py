@@ -1,5 +1,6 @@
 """The root Query and the executable schema."""
 
+import logging
 from typing import Any
 
 import strawberry
@@ -208,14 +209,44 @@ class Mutation(AccountMutation, PublishingMutation, DiscussionMutation, Administ
     pass
 
 
+LOGGER = logging.getLogger("quire.errors")
+
+
 class QuireSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Refusals clients can act on are not server faults: log only the unexpected ones.
-        unexpected = [error for error in errors if not isinstance(error.original_error, QuireError)]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        """Refusals clients can act on are not server faults: log only the unexpected ones,
+        with their traceback and the request id the client was shown."""
+        context = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", None)
+        for error in errors:
+            if isinstance(error.original_error, QuireError):
+                continue
+            LOGGER.error(
+                "GraphQL error (request %s, path %s): %s",
+                request_id,
+                ".".join(str(part) for part in error.path or ()),
+                error.message,
+                exc_info=error.original_error,
+            )
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """Clients see "Internal server error" and the request id, never exception text (SQL,
+    driver or Python); expected refusals and GraphQL's own request errors pass through."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            should_mask_error=lambda error: not _is_expected(error),
+            error_message="Internal server error",
+        )
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return masked
 
 
 def create_schema() -> strawberry.Schema:
@@ -227,6 +258,6 @@ def create_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             RefuseBadCredentials,
-            lambda: MaskErrors(should_mask_error=lambda error: not _is_expected(error)),
+            MaskUnexpectedErrors,
         ],
     )

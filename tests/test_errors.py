@@ -1,0 +1,62 @@
+"""Unexpected errors are masked for clients and logged in full, tied by the request id."""
+
+import logging
+
+import httpx
+import pytest
+
+from models.database import Database
+from resolvers import posts
+from tests.graphql import error_codes
+
+QUERY = "{ posts { nodes { title } } }"
+
+
+async def _explode(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError('relation "secret_table" does not exist; password=hunter2')
+
+
+async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
+    client: httpx.AsyncClient,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(posts, "list_posts", _explode)
+
+    with caplog.at_level(logging.ERROR, logger="quire.errors"):
+        response = await client.post(
+            "/graphql", json={"query": QUERY}, headers={"X-Request-ID": "trace-42"}
+        )
+
+    error = response.json()["errors"][0]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "trace-42"}
+    assert "secret" not in response.text
+    assert response.headers["x-request-id"] == "trace-42"
+    logged = caplog.records[-1]
+    assert "trace-42" in logged.getMessage()
+    assert logged.exc_info is not None
+    assert "secret_table" in str(logged.exc_info[1])
+
+
+async def test_request_id_is_generated_when_absent_or_unsafe(client: httpx.AsyncClient) -> None:
+    plain = await client.get("/healthz")
+    unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\r\nX-Evil: 1"})
+
+    assert len(plain.headers["x-request-id"]) == 32
+    assert unsafe.headers["x-request-id"] != "bad id\r\nX-Evil: 1"
+    assert len(unsafe.headers["x-request-id"]) == 32
+
+
+async def test_expected_refusals_keep_their_message_and_are_not_logged(
+    client: httpx.AsyncClient, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="quire.errors"):
+        response = await client.post(
+            "/graphql", json={"query": "{ posts(first: 500) { nodes { title } } }"}
+        )
+
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+    assert response.json()["errors"][0]["message"] == "first must be between 0 and 100."
+    assert caplog.records == []
