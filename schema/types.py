@@ -239,20 +239,14 @@ class Comment(relay.Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection["Comment"]:
-        request = request_page(
-            info, sort=comments.COMMENT_SORT, first=first, after=after, last=last, before=before
-        )
         loaders = info.context.loaders
-        return preloaded_or(
-            self.preloaded,
-            ("replies", request),
-            lambda: load_comment_connection(
-                info,
-                parent_id=self.id,
-                request=request,
-                pages=loaders.reply_page_by_comment_id,
-                counts=loaders.reply_count_by_comment_id,
-            ),
+        return comment_connection_of(
+            info,
+            owner=self,
+            key="replies",
+            arguments=(first, after, last, before),
+            pages=loaders.reply_page_by_comment_id,
+            counts=loaders.reply_count_by_comment_id,
         )
 
 
@@ -312,20 +306,14 @@ class Post(relay.Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Comment]:
-        request = request_page(
-            info, sort=comments.COMMENT_SORT, first=first, after=after, last=last, before=before
-        )
         loaders = info.context.loaders
-        return preloaded_or(
-            self.preloaded,
-            ("comments", request),
-            lambda: load_comment_connection(
-                info,
-                parent_id=self.id,
-                request=request,
-                pages=loaders.comment_page_by_post_id,
-                counts=loaders.top_level_comment_count_by_post_id,
-            ),
+        return comment_connection_of(
+            info,
+            owner=self,
+            key="comments",
+            arguments=(first, after, last, before),
+            pages=loaders.comment_page_by_post_id,
+            counts=loaders.top_level_comment_count_by_post_id,
         )
 
 
@@ -341,6 +329,30 @@ def comment_connection(
         page,
         to_node=lambda row: Comment.from_row(row, loaders),
         counter=lambda: counts.load(parent_id),
+    )
+
+
+def comment_connection_of(
+    info: Info,
+    *,
+    owner: "Post | Comment",
+    key: str,
+    arguments: tuple[int | None, str | None, int | None, str | None],
+    pages: DataLoader[tuple[int, PageRequest], Page[Row[Any]]],
+    counts: DataLoader[int, int],
+) -> Connection[Comment]:
+    """A comment connection of a post or comment: prefetched when the page was, loaded
+    otherwise."""
+    first, after, last, before = arguments
+    request = request_page(
+        info, sort=comments.COMMENT_SORT, first=first, after=after, last=last, before=before
+    )
+    return preloaded_or(
+        owner.preloaded,
+        (key, request),
+        lambda: load_comment_connection(
+            info, parent_id=owner.id, request=request, pages=pages, counts=counts
+        ),
     )
 
 

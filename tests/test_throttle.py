@@ -18,6 +18,16 @@ mutation ($input: LogInInput!) { logIn(input: $input) { accessToken errors { cod
 PASSWORD = "correct horse battery"
 
 
+async def _sign_up_ada(client: httpx.AsyncClient) -> None:
+    account = {
+        "username": "ada",
+        "email": "ada@example.com",
+        "password": PASSWORD,
+        "displayName": "A",
+    }
+    await data(client, SIGN_UP, {"input": account})
+
+
 def _login(name: str, password: str) -> dict[str, Any]:
     return {"input": {"usernameOrEmail": name, "password": password}}
 
@@ -25,18 +35,7 @@ def _login(name: str, password: str) -> dict[str, Any]:
 async def test_repeated_failures_lock_the_account_with_a_retry_time(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    await data(
-        client,
-        SIGN_UP,
-        {
-            "input": {
-                "username": "ada",
-                "email": "ada@example.com",
-                "password": PASSWORD,
-                "displayName": "A",
-            }
-        },
-    )
+    await _sign_up_ada(client)
     for _ in range(settings.login_failures_per_account):
         failed = await data(client, LOG_IN, _login("ada", "wrong password"))
         assert failed["logIn"]["errors"] == [{"code": "INVALID_CREDENTIALS"}]
@@ -52,18 +51,7 @@ async def test_repeated_failures_lock_the_account_with_a_retry_time(
 async def test_a_success_resets_the_account_count(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    await data(
-        client,
-        SIGN_UP,
-        {
-            "input": {
-                "username": "ada",
-                "email": "ada@example.com",
-                "password": PASSWORD,
-                "displayName": "A",
-            }
-        },
-    )
+    await _sign_up_ada(client)
     for _ in range(settings.login_failures_per_account - 1):
         await data(client, LOG_IN, _login("ada", "wrong password"))
     await data(client, LOG_IN, _login("ada", PASSWORD))
