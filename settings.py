@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     comment_edit_window_minutes: int = Field(default=15, ge=0)
     # A reader's comments skip moderation once this many of theirs were approved (0: never).
     trusted_after_approved_comments: int = Field(default=3, ge=0)
+    max_query_depth: int = Field(default=12, ge=2)
+    max_query_aliases: int = Field(default=30, ge=0)
+    max_query_directives: int = Field(default=50, ge=0)
+    max_query_cost: int = Field(default=10_000, ge=1)
+    max_query_tokens: int = Field(default=5_000, ge=100)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     graphiql: bool = True

@@ -18,6 +18,7 @@ from schema.accounts import AccountMutation, AccountQuery, AdministrationMutatio
 from schema.connections import Connection, connection_from_page
 from schema.discussion import DiscussionMutation
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
+from schema.limits import QueryLimits
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.publishing import PublishingMutation
@@ -60,8 +61,36 @@ async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
     return results
 
 
+@strawberry.type(description="The limits every query is checked against (see extensions.cost).")
+class ApiLimits:
+    max_depth: int
+    max_aliases: int
+    max_directives: int
+    max_cost: int = strawberry.field(
+        description="A field costs 1; a connection's selection counts once per possible item."
+    )
+    default_page_size: int
+    max_page_size: int
+    max_nodes: int
+    max_request_bytes: int
+
+
 @strawberry.type
 class Query(AccountQuery):
+    @strawberry.field(description="The limits your queries are checked against.")
+    def api_limits(self, info: Info) -> ApiLimits:
+        settings = info.context.settings
+        return ApiLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_directives=settings.max_query_directives,
+            max_cost=settings.max_query_cost,
+            default_page_size=settings.default_page_size,
+            max_page_size=settings.max_page_size,
+            max_nodes=MAX_NODES,
+            max_request_bytes=settings.max_request_bytes,
+        )
+
     @strawberry.field(description="Fetches any object by its global ID (Relay).")
     async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
         return (await _resolve_nodes(info, [id]))[0]
@@ -258,6 +287,7 @@ def create_schema() -> strawberry.Schema:
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             RefuseBadCredentials,
+            QueryLimits,
             MaskUnexpectedErrors,
         ],
     )

@@ -1,0 +1,221 @@
+"""Query limits and static cost, checked after validation and before any resolver runs.
+
+Cost: every field costs 1; a connection's selection counts once per item it may return (its
+`first`/`last`, or the default page size); nested connections multiply. Depth, aliases and
+directives are counted in the same walk. A refusal carries `extensions { code, limit, actual }`;
+every response carries `extensions.cost { requested, limit }`.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from strawberry.extensions import SchemaExtension
+
+from settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_directives: int
+    max_cost: int
+    default_page_size: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_query_aliases,
+            max_directives=settings.max_query_directives,
+            max_cost=settings.max_query_cost,
+            default_page_size=settings.default_page_size,
+        )
+
+
+@dataclass(slots=True)
+class Measure:
+    cost: int = 0
+    depth: int = 0
+    aliases: int = 0
+    directives: int = 0
+
+
+class _Walker:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        variables: dict[str, Any],
+        default_page_size: int,
+    ) -> None:
+        self.schema, self.fragments, self.variables = schema, fragments, variables
+        self.default_page_size = default_page_size
+        self.measure = Measure()
+
+    def cost(
+        self, selections: SelectionSetNode | None, parent: GraphQLNamedType, depth: int
+    ) -> int:
+        if selections is None:
+            return 0
+        self.measure.depth = max(self.measure.depth, depth)
+        total = 0
+        for field, owner in self._fields(selections, parent, set()):
+            self.measure.aliases += field.alias is not None
+            self.measure.directives += len(field.directives or ())
+            total += self._field_cost(field, owner, depth)
+        return total
+
+    def _field_cost(self, field: FieldNode, owner: GraphQLNamedType, depth: int) -> int:
+        if field.name.value.startswith("__") or not isinstance(owner, GraphQLObjectType):
+            return (
+                1 + self.cost(field.selection_set, owner, depth + 1) if field.selection_set else 1
+            )
+        definition = owner.fields.get(field.name.value)
+        if definition is None:
+            return 1
+        named = get_named_type(definition.type)
+        inner = self.cost(field.selection_set, named, depth + 1)
+        if named.name.endswith("Connection"):
+            inner *= self._page_size(field)
+        return 1 + inner
+
+    def _page_size(self, field: FieldNode) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value in ("first", "last"):
+                value = self._value(argument.value)
+                if isinstance(value, int):
+                    return max(value, 1)
+        return self.default_page_size
+
+    def _value(self, node: Any) -> Any:
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        return None
+
+    def _fields(
+        self, selections: SelectionSetNode, parent: GraphQLNamedType, seen: set[str]
+    ) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
+        for selection in selections.selections:
+            self.measure.directives += (
+                0 if isinstance(selection, FieldNode) else len(selection.directives or ())
+            )
+            if isinstance(selection, FieldNode):
+                yield selection, parent
+            elif isinstance(selection, InlineFragmentNode):
+                target = self._type(selection.type_condition, parent)
+                yield from self._fields(selection.selection_set, target, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is None or name in seen:
+                    continue
+                target = self._type(fragment.type_condition, parent)
+                yield from self._fields(fragment.selection_set, target, seen | {name})
+
+    def _type(self, condition: Any, parent: GraphQLNamedType) -> GraphQLNamedType:
+        if condition is None:
+            return parent
+        found = self.schema.get_type(condition.name.value)
+        return found if found is not None else parent
+
+
+def measure_operation(
+    schema: GraphQLSchema,
+    document: Any,
+    operation_name: str | None,
+    variables: dict[str, Any],
+    default_page_size: int,
+) -> Measure:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    walker = _Walker(schema, fragments, variables, default_page_size)
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if operation_name is not None and (
+            definition.name is None or definition.name.value != operation_name
+        ):
+            continue
+        root = schema.get_root_type(definition.operation)
+        if root is not None:
+            walker.measure.cost += walker.cost(definition.selection_set, root, 1)
+        break
+    return walker.measure
+
+
+class QueryLimits(SchemaExtension):
+    """Refuses operations over the limits before they run; reports the cost of every one."""
+
+    def __init__(self) -> None:
+        self.measure: Measure | None = None
+        self.limits: Limits | None = None
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        settings: Settings | None = getattr(context.context, "settings", None)
+        if settings is not None and context.graphql_document is not None and not context.result:
+            self.limits = Limits.from_settings(settings)
+            self.measure = measure_operation(
+                context.schema._schema,
+                context.graphql_document,
+                context.operation_name,
+                context.variables or {},
+                self.limits.default_page_size,
+            )
+            refusal = _refusal(self.measure, self.limits)
+            if refusal is not None:
+                context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.measure is None or self.limits is None:
+            return {}
+        return {"cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}}
+
+
+def _refusal(measure: Measure, limits: Limits) -> GraphQLError | None:
+    checks = [
+        ("QUERY_TOO_DEEP", "The query nests too deeply", measure.depth, limits.max_depth),
+        (
+            "TOO_MANY_ALIASES",
+            "The query uses too many aliases",
+            measure.aliases,
+            limits.max_aliases,
+        ),
+        (
+            "TOO_MANY_DIRECTIVES",
+            "The query uses too many directives",
+            measure.directives,
+            limits.max_directives,
+        ),
+        ("QUERY_TOO_COSTLY", "The query may return too much", measure.cost, limits.max_cost),
+    ]
+    for code, message, actual, limit in checks:
+        if actual > limit:
+            return GraphQLError(
+                f"{message}: {actual} over the limit of {limit}; ask for smaller pages or fewer "
+                "nested connections (see apiLimits).",
+                extensions={"code": code, "limit": limit, "actual": actual},
+            )
+    return None
