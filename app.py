@@ -42,7 +42,10 @@ SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
 class QuireGraphQL(GraphQL[Context, None]):
     def __init__(self, *, settings: Settings, database: Database, passwords: Passwords) -> None:
-        super().__init__(create_schema(), graphql_ide="graphiql" if settings.graphiql else None)
+        super().__init__(
+            create_schema(max_tokens=settings.max_query_tokens),
+            graphql_ide="graphiql" if settings.graphiql else None,
+        )
         self.settings = settings
         self.database = database
         self.passwords = passwords

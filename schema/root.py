@@ -6,7 +6,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
@@ -278,12 +278,16 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
-def create_schema() -> strawberry.Schema:
+def create_schema(*, max_tokens: int | None = None) -> strawberry.Schema:
+    """`max_tokens` bounds the parser (Strawberry's MaxTokensLimiter): a huge document is
+    refused before it is even parsed in full."""
+    token_limit = [lambda: MaxTokensLimiter(max_token_count=max_tokens)] if max_tokens else []
     return QuireSchema(
         query=Query,
         mutation=Mutation,
         types=[Post, Author, Comment, Tag],
         extensions=[
+            *token_limit,
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
             RefuseBadCredentials,

@@ -98,3 +98,15 @@ async def test_api_limits_tells_clients_their_limits(
         "maxCost": settings.max_query_cost,
         "maxPageSize": settings.max_page_size,
     }
+
+
+async def test_huge_documents_are_refused_by_the_parser(
+    client: httpx.AsyncClient, database: Database, settings: Settings, statements: StatementLog
+) -> None:
+    query = "{ " + " ".join("__typename" for _ in range(settings.max_query_tokens)) + " }"
+
+    body = await execute(client, query)
+
+    assert body["data"] is None
+    assert f"more than {settings.max_query_tokens} tokens" in body["errors"][0]["message"]
+    assert len(statements) == 0
