@@ -19,12 +19,14 @@ from typing import Any
 
 import orjson
 import uvicorn
+from cross_web import HTTPException
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -65,6 +67,22 @@ class QuireGraphQL(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson rejects invalid UTF-8 and JSON nested past its depth limit with a
+        # JSONDecodeError, which Strawberry turns into a 400; the json module would raise
+        # UnicodeDecodeError or RecursionError there, that is, a 500.
+        return orjson.loads(data)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            response = request_error_response(error)
+        await response(scope, receive, send)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(playground_html())
 
@@ -75,6 +93,17 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def request_error_response(error: HTTPException) -> Response:
+    """Refused requests get a GraphQL error body, not plain text; a mutation over GET is
+    405 Method Not Allowed (GraphQL over HTTP)."""
+    if "not allowed when using GET" in error.reason:
+        status, code, headers = 405, "METHOD_NOT_ALLOWED", {"allow": "POST"}
+    else:
+        status, code, headers = error.status_code, "BAD_REQUEST", {}
+    body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def healthz(_request: Request) -> Response:

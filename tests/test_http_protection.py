@@ -97,3 +97,53 @@ async def test_oversized_chunked_body_is_refused(
     )
 
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "Unable to parse request body as JSON"),
+        (b'{"query": "\xff\xfe"}', "Unable to parse request body as JSON"),
+        (
+            b'{"query": "{ __typename }", "variables": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "Unable to parse",
+        ),
+        (b'{"query": 5}', "`query` must be a string"),
+        (b'{"query": "{ __typename }", "variables": "x"}', "`variables` must be an object"),
+        (
+            b'{"query": "query A { __typename }", "operationName": "B"}',
+            'Unknown operation named "B"',
+        ),
+        (b"{}", "No GraphQL query found"),
+    ],
+    ids=[
+        "invalid-json",
+        "invalid-utf8",
+        "deep-json",
+        "query-type",
+        "variables-type",
+        "operation",
+        "empty",
+    ],
+)
+async def test_malformed_requests_get_a_400_with_a_graphql_error_body(
+    client: httpx.AsyncClient, content: bytes, message: str
+) -> None:
+    response = await client.post(
+        "/graphql", content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert message in error["message"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_mutation_over_get_is_405(client: httpx.AsyncClient, database: Database) -> None:
+    response = await client.get("/graphql", params={"query": SIGN_UP})
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    async with database.engine.connect() as connection:
+        assert await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) == 0
