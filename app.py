@@ -23,6 +23,7 @@ from cross_web import HTTPException
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -136,6 +137,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestId),
             Middleware(SecurityHeaders),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+                expose_headers=["x-request-id"],
+                max_age=600,
+            ),
             Middleware(
                 GraphQLRequestGuard, path="/graphql", max_body_bytes=settings.max_request_bytes
             ),

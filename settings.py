@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     graphiql: bool = True
+    # Comma-separated origins allowed to call the API from a browser (with credentials).
+    # Unset: local development servers in development, none in production.
+    cors_origins: str | None = None
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
 
@@ -104,6 +107,18 @@ class Settings(BaseSettings):
     @property
     def jwt_verifying_key(self) -> str:
         return self.secret_key if self.jwt_algorithm.startswith("HS") else str(self.jwt_public_key)
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        if self.cors_origins is not None:
+            return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+        if self.env == "production":
+            return []
+        return [
+            f"http://{host}:{port}"
+            for host in ("localhost", "127.0.0.1")
+            for port in (3000, 5173, 8080)
+        ]
 
     @property
     def is_sqlite(self) -> bool:

@@ -147,3 +147,51 @@ async def test_mutation_over_get_is_405(client: httpx.AsyncClient, database: Dat
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     async with database.engine.connect() as connection:
         assert await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) == 0
+
+
+async def test_cors_allows_listed_origins_with_credentials(client: httpx.AsyncClient) -> None:
+    origin = "http://localhost:3000"
+
+    preflight = await client.options(
+        "/graphql",
+        headers={
+            "origin": origin,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization, content-type",
+        },
+    )
+    actual = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"origin": origin}
+    )
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    assert preflight.headers["access-control-allow-credentials"] == "true"
+    assert actual.headers["access-control-allow-origin"] == origin
+
+
+async def test_cors_never_reflects_an_unlisted_origin(client: httpx.AsyncClient) -> None:
+    evil = "https://evil.example"
+
+    preflight = await client.options(
+        "/graphql", headers={"origin": evil, "access-control-request-method": "POST"}
+    )
+    actual = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"origin": evil}
+    )
+
+    assert preflight.status_code == 400
+    assert "access-control-allow-origin" not in preflight.headers
+    assert "access-control-allow-origin" not in actual.headers
+
+
+def test_production_allows_no_origin_unless_configured() -> None:
+    secret = "s" * 32
+    assert Settings(env="production", secret_key=secret, _env_file=None).allowed_origins == []
+    configured = Settings(
+        env="production",
+        secret_key=secret,
+        cors_origins="https://app.example, https://admin.example",
+        _env_file=None,
+    )
+    assert configured.allowed_origins == ["https://app.example", "https://admin.example"]
