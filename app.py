@@ -78,10 +78,17 @@ class QuireGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        limit = self.settings.request_timeout_seconds
         try:
-            response = await self.run(Request(scope, receive))
+            # Cancelling a write rolls its transaction back: a timeout never half-writes.
+            async with asyncio.timeout(limit):
+                response = await self.run(Request(scope, receive))
         except HTTPException as error:
             response = request_error_response(error)
+        except TimeoutError:
+            message = f"The request took longer than {limit:g} seconds and was stopped."
+            body = {"errors": [{"message": message, "extensions": {"code": "REQUEST_TIMEOUT"}}]}
+            response = JSONResponse(body, status_code=504)
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:

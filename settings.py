@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # Comma-separated origins allowed to call the API from a browser (with credentials).
     # Unset: local development servers in development, none in production.
     cors_origins: str | None = None
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
 

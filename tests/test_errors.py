@@ -1,12 +1,15 @@
 """Unexpected errors are masked for clients and logged in full, tied by the request id."""
 
+import asyncio
 import logging
 
 import httpx
 import pytest
 
+from app import create_app
 from models.database import Database
 from resolvers import posts
+from settings import Settings
 from tests.graphql import error_codes
 
 QUERY = "{ posts { nodes { title } } }"
@@ -60,3 +63,21 @@ async def test_expected_refusals_keep_their_message_and_are_not_logged(
     assert error_codes(response.json()) == ["BAD_USER_INPUT"]
     assert response.json()["errors"][0]["message"] == "first must be between 0 and 100."
     assert caplog.records == []
+
+
+async def test_slow_requests_are_stopped_with_a_timeout_error(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crawl(*_args: object, **_kwargs: object) -> None:
+        await asyncio.sleep(5)
+
+    monkeypatch.setattr(posts, "list_posts", crawl)
+    impatient = create_app(settings.model_copy(update={"request_timeout_seconds": 0.05}))
+    transport = httpx.ASGITransport(app=impatient)
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+        response = await client.post("/graphql", json={"query": QUERY})
+    await impatient.state.database.dispose()
+
+    assert response.status_code == 504
+    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
