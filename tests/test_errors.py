@@ -5,6 +5,7 @@ import logging
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
 from models.database import Database
@@ -81,3 +82,33 @@ async def test_slow_requests_are_stopped_with_a_timeout_error(
 
     assert response.status_code == 504
     assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+
+
+async def test_a_write_stopped_by_the_timeout_leaves_nothing_behind(
+    settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.tables import Role, posts_table
+    from resolvers import post_writes
+    from resolvers.tokens import issue_access_token
+    from tests.factories import create_user
+
+    async def stall(*_args: object, **_kwargs: object) -> None:
+        await asyncio.sleep(5)
+
+    # The post row is inserted, then the transaction stalls before it can commit.
+    monkeypatch.setattr(post_writes, "_set_tags", stall)
+    author = await create_user(database, role=Role.AUTHOR)
+    token, _ = issue_access_token(settings, user_id=author, role=Role.AUTHOR)
+    impatient = create_app(settings.model_copy(update={"request_timeout_seconds": 0.2}))
+    transport = httpx.ASGITransport(app=impatient)
+    mutation = 'mutation { createPost(input: {title: "T", body: "B"}) { post { id } } }'
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+        response = await client.post(
+            "/graphql", json={"query": mutation}, headers={"Authorization": f"Bearer {token}"}
+        )
+    await impatient.state.database.dispose()
+
+    assert response.status_code == 504
+    async with database.engine.connect() as connection:
+        assert await connection.scalar(sa.select(sa.func.count()).select_from(posts_table)) == 0
