@@ -82,7 +82,8 @@ class QuireGraphQL(GraphQL[Context, None]):
         try:
             # Cancelling a write rolls its transaction back: a timeout never half-writes.
             async with asyncio.timeout(limit):
-                response = await self.run(Request(scope, receive))
+                request = Request(scope, receive)
+                response = graphql_response_media(request, await self.run(request))
         except HTTPException as error:
             response = request_error_response(error)
         except TimeoutError:
@@ -101,6 +102,31 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+
+def graphql_response_media(request: Request, response: Response) -> Response:
+    """GraphQL over HTTP: a client that accepts application/graphql-response+json gets that
+    media type, and a request that never executed (no `data`: a syntax or validation error)
+    is 400 instead of 200. Clients asking for plain JSON keep the legacy 200."""
+    accepted = request.headers.get("accept", "")
+    if GRAPHQL_RESPONSE_JSON not in accepted or response.media_type == "text/html":
+        return response
+    if response.headers.get("content-type", "").startswith("application/json"):
+        response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+        if response.status_code == 200 and _is_request_error(bytes(response.body)):
+            response.status_code = 400
+    return response
+
+
+def _is_request_error(body: bytes) -> bool:
+    """No data and no error with a path: the operation never executed (a syntax or validation
+    error, or a refusal before execution)."""
+    result = orjson.loads(body)
+    errors = result.get("errors") or []
+    return result.get("data") is None and bool(errors) and not any("path" in e for e in errors)
 
 
 def request_error_response(error: HTTPException) -> Response:

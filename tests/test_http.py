@@ -1,6 +1,7 @@
 """The HTTP surface: POST and GET queries, the playground page, health."""
 
 import httpx
+import pytest
 
 from models.database import Database
 from tests.factories import create_post, create_user
@@ -37,3 +38,35 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
 
     assert response.json() == {"status": "ok"}
+
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("{ __typename }", 200),
+        ("{ posts(", 400),  # syntax error: never executed
+        ("{ nope }", 400),  # validation error: never executed
+        ("{ posts(first: 500) { nodes { title } } }", 200),  # executed; a field error
+    ],
+)
+async def test_graphql_response_json_uses_status_codes(
+    client: httpx.AsyncClient, database: Database, query: str, status: int
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": query}, headers={"accept": GRAPHQL_RESPONSE}
+    )
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == GRAPHQL_RESPONSE
+
+
+async def test_plain_json_clients_keep_200_for_request_errors(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={"accept": "application/json"}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
