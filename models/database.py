@@ -8,8 +8,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
@@ -21,7 +19,6 @@ from settings import Settings
 @dataclass(frozen=True, slots=True)
 class Database:
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
     # The same pool in autocommit mode: a read is one round trip, with no BEGIN and ROLLBACK
     # around it. Reads of one request already run on separate connections (loaders run
     # concurrently), so a transaction per read would buy no consistency.
@@ -70,7 +67,6 @@ def create_database(settings: Settings) -> Database:
     engine = create_engine(settings)
     return Database(
         engine=engine,
-        sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
         reader=engine.execution_options(isolation_level="AUTOCOMMIT"),
     )
 

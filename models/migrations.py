@@ -18,12 +18,6 @@ def upgrade(database_url: str, *, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def head_revision(database_url: str) -> str | None:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-
-
 def include_object(
     object: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:

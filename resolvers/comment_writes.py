@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
 from models.database import Database
-from models.tables import CommentStatus, Role, comments_table, posts_table
+from models.tables import CommentStatus, PostStatus, Role, comments_table, posts_table
 from resolvers.authorization import require_comment_author, require_comment_remover
 from resolvers.errors import NotFoundError, Problem
 from resolvers.visibility import Viewer, visible_comments, visible_posts
@@ -59,7 +59,7 @@ async def _commentable_post(connection: AsyncConnection, viewer: Viewer, post_id
     found = await connection.scalar(
         sa.select(POSTS.id).where(
             POSTS.id == post_id,
-            POSTS.status == "PUBLISHED",
+            POSTS.status == PostStatus.PUBLISHED.value,
             POSTS.published_at <= utc_now(),
             visible_posts(viewer),
         )

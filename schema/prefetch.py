@@ -84,7 +84,3 @@ def by_name(fields: Iterable[SelectedField]) -> dict[str, list[SelectedField]]:
     for field in fields:
         grouped.setdefault(field.name, []).append(field)
     return grouped
-
-
-def children(fields: Iterable[SelectedField]) -> list[SelectedField]:
-    return [child for field in fields for child in fields_of(field.selections)]

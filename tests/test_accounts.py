@@ -490,3 +490,24 @@ async def test_session_mutations_work_with_an_expired_token_attached(
 
     assert response.json()["data"]["refreshToken"]["accessToken"]
     assert error_codes(mixed) == ["TOKEN_EXPIRED"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"displayName": "  "}, "displayName", "DISPLAY_NAME_INVALID"),
+        ({"bio": "b" * 2_001}, "bio", "BIO_TOO_LONG"),
+        ({"avatarUrl": "http://plain.test/a.png"}, "avatarUrl", "AVATAR_URL_INVALID"),
+    ],
+)
+async def test_invalid_profile_changes_change_nothing(
+    client: httpx.AsyncClient, database: Database, change: dict[str, str], field: str, code: str
+) -> None:
+    session = await _sign_up(client)
+
+    result = await _as_vars(client, session["accessToken"], UPDATE_PROFILE, {"input": change})
+
+    assert result["data"]["updateProfile"]["errors"] == [{"field": field, "code": code}]
+    async with database.engine.connect() as connection:
+        row = (await connection.execute(sa.select(users_table))).one()
+    assert (row.display_name, row.bio, row.avatar_url) == ("Ada Lovelace", "", None)

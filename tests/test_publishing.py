@@ -117,6 +117,7 @@ async def test_readers_and_anonymous_cannot_create_posts(
         ({"title": "", "body": "x"}, "title", "TITLE_LENGTH"),
         ({"title": "t" * 201, "body": "x"}, "title", "TITLE_LENGTH"),
         ({"title": "ok", "body": "x" * 100_001}, "body", "BODY_TOO_LONG"),
+        ({"title": "ok", "body": "x", "excerpt": "e" * 1_001}, "excerpt", "EXCERPT_TOO_LONG"),
         ({"title": "ok", "body": "x", "tags": ["!!!"]}, "tags", "TAG_INVALID"),
         (
             {"title": "ok", "body": "x", "tags": [f"t{n}" for n in range(11)]},
