@@ -5,6 +5,7 @@
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import getpass
 import multiprocessing
@@ -19,8 +20,9 @@ from typing import Any
 
 import orjson
 import uvicorn
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from pydantic import ValidationError
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -30,11 +32,15 @@ from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from models.database import Database, create_database
 from models.passwords import Passwords, create_passwords
 from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, build_context
+from resolvers.persisted import PersistedQueries, PersistedQueryError, create_persisted_queries
+from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
 from schema.http import GraphQLRequestGuard, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
@@ -43,16 +49,47 @@ from settings import Settings
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 
 
+class RequestRefused(Exception):
+    """A whole HTTP request refused before any operation runs."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        extensions: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.extensions = status, message, extensions
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        body = {"errors": [{"message": self.message, "extensions": self.extensions}]}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
 class QuireGraphQL(GraphQL[Context, None]):
-    def __init__(self, *, settings: Settings, database: Database, passwords: Passwords) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        passwords: Passwords,
+        rate_limiter: RateLimiter | None = None,
+        persisted: PersistedQueries | None = None,
+    ) -> None:
         super().__init__(
-            create_schema(max_tokens=settings.max_query_tokens),
-            graphql_ide="graphiql" if settings.graphiql else None,
+            create_schema(
+                max_tokens=settings.max_query_tokens, batching=settings.max_batch_operations > 0
+            ),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
         self.settings = settings
         self.database = database
         self.passwords = passwords
         self.throttle = create_login_throttle(settings)
+        self.rate_limiter = rate_limiter
+        self.persisted = persisted or PersistedQueries("off")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return await build_context(
@@ -63,7 +100,65 @@ class QuireGraphQL(GraphQL[Context, None]):
             authorization=request.headers.get("authorization"),
             client_address=request.client.host if request.client else None,
             request_id=getattr(request.state, "request_id", None),
+            rate_limiter=self.rate_limiter,
+            response=response,
         )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """Batches are bounded by settings, and every operation of a request, valid or not,
+        spends from the client's operation budget before anything is parsed."""
+        count = len(request_data) if isinstance(request_data, list) else 1
+        limit = self.settings.max_batch_operations
+        if count > 1 and count > limit:
+            raise RequestRefused(
+                400,
+                f"A batched request may hold at most {limit} operations; this one has {count}.",
+                {"code": "TOO_MANY_OPERATIONS", "limit": limit, "actual": count},
+            )
+        if self.rate_limiter is not None:
+            client = client_key(context.viewer, context.client_address)
+            try:
+                await self.rate_limiter.spend_operation(client, count)
+            except RateLimitedError as error:
+                retry_after = str(error.extensions["retryAfter"])
+                raise RequestRefused(
+                    429, error.message, error.extensions, {"retry-after": retry_after}
+                ) from None
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Resolves persisted queries (APQ or trusted documents) before executing, and
+        registers an APQ document once it has run."""
+        try:
+            resolved = await self.persisted.resolve(request_data.query, request_data.extensions)
+        except PersistedQueryError as error:
+            return ExecutionResult(data=None, errors=[error])
+        if resolved.query is not request_data.query:
+            request_data = dataclasses.replace(request_data, query=resolved.query)
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if resolved.register is not None and resolved.query is not None and _executed(result):
+            await self.persisted.register(resolved.register, resolved.query)
+        return result
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -86,14 +181,27 @@ class QuireGraphQL(GraphQL[Context, None]):
                 response = graphql_response_media(request, await self.run(request))
         except HTTPException as error:
             response = request_error_response(error)
+        except RequestRefused as refusal:
+            response = refusal.response()
         except TimeoutError:
             message = f"The request took longer than {limit:g} seconds and was stopped."
             body = {"errors": [{"message": message, "extensions": {"code": "REQUEST_TIMEOUT"}}]}
             response = JSONResponse(body, status_code=504)
         await response(scope, receive, send)
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET with only `extensions` is a persisted query, not a visit to the playground.
+        return bool(super().should_render_graphql_ide(request)) and (
+            request.query_params.get("extensions") is None
+        )
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(playground_html())
+
+
+def _executed(result: ExecutionResult) -> bool:
+    """The operation got past parsing and validation (it has data, or errors with a path)."""
+    return result.data is not None or any(error.path for error in result.errors or ())
 
 
 def _tune_garbage_collector() -> None:
@@ -116,15 +224,21 @@ def graphql_response_media(request: Request, response: Response) -> Response:
         return response
     if response.headers.get("content-type", "").startswith("application/json"):
         response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
-        if response.status_code == 200 and _is_request_error(bytes(response.body)):
-            response.status_code = 400
+        if response.status_code == 200:
+            result = orjson.loads(bytes(response.body))
+            if isinstance(result, dict) and _is_request_error(result):
+                # The operation never executed, so the response has no `data` entry at all
+                # (GraphQL over HTTP); Strawberry writes `"data": null`.
+                result.pop("data", None)
+                response.body = orjson.dumps(result)
+                response.headers["content-length"] = str(len(response.body))
+                response.status_code = 400
     return response
 
 
-def _is_request_error(body: bytes) -> bool:
+def _is_request_error(result: dict[str, Any]) -> bool:
     """No data and no error with a path: the operation never executed (a syntax or validation
     error, or a refusal before execution)."""
-    result = orjson.loads(body)
     errors = result.get("errors") or []
     return result.get("data") is None and bool(errors) and not any("path" in e for e in errors)
 
@@ -134,6 +248,8 @@ def request_error_response(error: HTTPException) -> Response:
     405 Method Not Allowed (GraphQL over HTTP)."""
     if "not allowed when using GET" in error.reason:
         status, code, headers = 405, "METHOD_NOT_ALLOWED", {"allow": "POST"}
+    elif error.reason == "Batching is not enabled":
+        status, code, headers = 400, "BATCHING_DISABLED", {}
     else:
         status, code, headers = error.status_code, "BAD_REQUEST", {}
     body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
@@ -148,6 +264,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = create_database(settings)
 
+    redis = create_redis(settings)
+    rate_limiter = create_rate_limiter(settings)
+    persisted = create_persisted_queries(settings, redis)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.gc_freeze:
@@ -155,10 +275,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            await database.dispose()
+            await close_services(database, rate_limiter, persisted)
 
     graphql = QuireGraphQL(
-        settings=settings, database=database, passwords=create_passwords(settings)
+        settings=settings,
+        database=database,
+        passwords=create_passwords(settings),
+        rate_limiter=rate_limiter,
+        persisted=persisted,
     )
     application = Starlette(
         routes=[
@@ -187,7 +311,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
     application.state.settings = settings
     application.state.login_throttle = graphql.throttle
     application.state.database = database
+    application.state.rate_limiter = rate_limiter
+    application.state.persisted = persisted
     return application
+
+
+def create_redis(settings: Settings) -> Redis | None:
+    """One client (a connection pool) per process for what Quire keeps in Redis."""
+    if settings.redis_url is None:
+        return None
+    client: Redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    return client
+
+
+async def close_services(
+    database: Database, rate_limiter: RateLimiter | None, persisted: PersistedQueries
+) -> None:
+    await database.dispose()
+    if rate_limiter is not None:
+        await rate_limiter.close()
+    await persisted.close()
 
 
 def __getattr__(name: str) -> Any:

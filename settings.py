@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "QUIRE_REDIS_URL")
     )
+    # Keys Quire writes to Redis (rate-limit counters, persisted queries) start with this.
+    redis_key_prefix: str = Field(default="quire", min_length=1)
+    redis_timeout_seconds: float = Field(default=1.0, gt=0)
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "QUIRE_HOST"))
     port: int = Field(
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")
@@ -57,11 +60,29 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2)
     max_query_aliases: int = Field(default=30, ge=0)
     max_query_directives: int = Field(default=50, ge=0)
+    max_repeated_fields: int = Field(default=20, ge=1)
     max_query_cost: int = Field(default=10_000, ge=1)
     max_query_tokens: int = Field(default=5_000, ge=100)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
-    graphiql: bool = True
+    # Batched (array) requests: at most this many operations in one request; 0 turns them off.
+    max_batch_operations: int = Field(default=0, ge=0, le=100)
+    # Per client (the user when authenticated, the address otherwise), in fixed windows, in
+    # the `limits` library's notation ("600/minute", "10000 per hour").
+    rate_limit_enabled: bool = True
+    rate_limit_operations: str = "600/minute"
+    rate_limit_cost: str = "200000/minute"
+    # Persisted queries: "apq" (Apollo's automatic persisted queries, registered on first
+    # use), "trusted" (only the documents of QUIRE_TRUSTED_DOCUMENTS run) or "off".
+    persisted_queries: Literal["off", "apq", "trusted"] = "apq"
+    trusted_documents: str | None = None
+    persisted_query_cache_size: int = Field(default=10_000, ge=1)
+    persisted_query_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # GraphiQL, introspection and "Did you mean ...?" suggestions: unset means on in
+    # development and off in production. QUIRE_INTROSPECTION=admins allows it to admins only.
+    graphiql: bool | None = None
+    introspection: Literal["everyone", "admins", "nobody"] | None = None
+    suggestions: bool | None = None
     # Comma-separated origins allowed to call the API from a browser (with credentials).
     # Unset: local development servers in development, none in production.
     cors_origins: str | None = None
@@ -76,6 +97,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        return value
+
+    @field_validator("rate_limit_operations", "rate_limit_cost")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming what it could not read
         return value
 
     @model_validator(mode="after")
@@ -101,6 +130,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _trusted_mode_needs_a_manifest(self) -> "Settings":
+        if self.persisted_queries == "trusted" and not self.trusted_documents:
+            raise ValueError(
+                "QUIRE_PERSISTED_QUERIES=trusted needs QUIRE_TRUSTED_DOCUMENTS (the path of a "
+                "JSON manifest of sha256 -> document)"
+            )
+        return self
+
     @property
     def jwt_signing_key(self) -> str:
         return self.secret_key if self.jwt_algorithm.startswith("HS") else str(self.jwt_private_key)
@@ -120,6 +158,20 @@ class Settings(BaseSettings):
             for host in ("localhost", "127.0.0.1")
             for port in (3000, 5173, 8080)
         ]
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else self.env == "development"
+
+    @property
+    def introspection_for(self) -> str:
+        if self.introspection is not None:
+            return self.introspection
+        return "everyone" if self.env == "development" else "nobody"
+
+    @property
+    def hide_suggestions(self) -> bool:
+        return not (self.suggestions if self.suggestions is not None else self.env == "development")
 
     @property
     def is_sqlite(self) -> bool:

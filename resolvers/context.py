@@ -1,6 +1,7 @@
 """The per-request context: settings, database, the viewer and fresh loaders."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 
@@ -10,6 +11,7 @@ from models.tables import Role
 from resolvers import accounts, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.loaders import Loaders
+from resolvers.rate_limits import RateLimiter
 from resolvers.throttle import LoginThrottle
 from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
@@ -28,6 +30,12 @@ class Context:
     credentials_error: QuireError | None = None
     client_address: str | None = None
     request_id: str | None = None
+    rate_limiter: RateLimiter | None = None
+    # The HTTP response being prepared (status and headers set by extensions, e.g. 429).
+    response: Any = None
+    # Summed cost of the operations of a batched request so far: a batch is checked against
+    # the same cost limit as a single operation.
+    batch_cost: int = 0
 
 
 async def authenticate(
@@ -56,6 +64,8 @@ async def build_context(
     authorization: str | None = None,
     client_address: str | None = None,
     request_id: str | None = None,
+    rate_limiter: RateLimiter | None = None,
+    response: Any = None,
 ) -> Context:
     credentials_error = None
     try:
@@ -74,6 +84,8 @@ async def build_context(
         credentials_error=credentials_error,
         client_address=client_address,
         request_id=request_id,
+        rate_limiter=rate_limiter,
+        response=response,
     )
 
 

@@ -6,12 +6,15 @@ directives are counted in the same walk. A refusal carries `extensions { code, l
 every response carries `extensions.cost { requested, limit }`.
 """
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import (
+    ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -21,13 +24,19 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
     get_named_type,
+    validate,
 )
+from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
+from models.tables import Role
+from resolvers.rate_limits import RateLimitedError, RateLimiter, Spending, client_key
+from resolvers.visibility import Viewer
 from settings import Settings
 
 
@@ -36,6 +45,7 @@ class Limits:
     max_depth: int
     max_aliases: int
     max_directives: int
+    max_repeated_fields: int
     max_cost: int
     default_page_size: int
 
@@ -45,6 +55,7 @@ class Limits:
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_query_aliases,
             max_directives=settings.max_query_directives,
+            max_repeated_fields=settings.max_repeated_fields,
             max_cost=settings.max_query_cost,
             default_page_size=settings.default_page_size,
         )
@@ -56,6 +67,8 @@ class Measure:
     depth: int = 0
     aliases: int = 0
     directives: int = 0
+    # The most times one response key appears in one selection set (fragments expanded).
+    repeated_fields: int = 0
 
 
 class _Walker:
@@ -77,7 +90,11 @@ class _Walker:
             return 0
         self.measure.depth = max(self.measure.depth, depth)
         total = 0
+        keys: Counter[str] = Counter()
         for field, owner in self._fields(selections, parent, set()):
+            key = (field.alias or field.name).value
+            keys[key] += 1
+            self.measure.repeated_fields = max(self.measure.repeated_fields, keys[key])
             self.measure.aliases += field.alias is not None
             self.measure.directives += len(field.directives or ())
             total += self._field_cost(field, owner, depth)
@@ -164,17 +181,52 @@ def measure_operation(
     return walker.measure
 
 
+@lru_cache(maxsize=1024)
+def _validate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    hide_suggestions: bool,
+) -> list[GraphQLError]:
+    return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+
+
 class QueryLimits(SchemaExtension):
-    """Refuses operations over the limits before they run; reports the cost of every one."""
+    """Checks a parsed document against the limits before validating it (validation of a
+    document with thousands of repeated fields is itself expensive), validates it with a
+    cache, then spends its cost from the client's rate-limit budget before it runs.
+
+    Replaces Strawberry's ValidationCache so that the limits run first, and so that
+    suggestions ("Did you mean ...?") and introspection follow the settings."""
 
     def __init__(self) -> None:
         self.measure: Measure | None = None
         self.limits: Limits | None = None
+        self.spending: Spending | None = None
 
-    def on_execute(self) -> Iterator[None]:
+    def _code_token_limit(self) -> None:
+        """The parser's token limit (MaxTokensLimiter) aborts with a bare syntax error, raised
+        past every hook; the errors are final only when the results are gathered."""
         context = self.execution_context
         settings: Settings | None = getattr(context.context, "settings", None)
-        if settings is not None and context.graphql_document is not None and not context.result:
+        for error in context.pre_execution_errors or ():
+            if settings is not None and "Document contains more than" in error.message:
+                error.message = (
+                    f"The query has more than {settings.max_query_tokens} tokens; send a "
+                    "smaller document (see apiLimits)."
+                )
+                error.extensions = {
+                    "code": "TOO_MANY_TOKENS",
+                    "limit": settings.max_query_tokens,
+                    "actual": settings.max_query_tokens + 1,
+                }
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        quire = context.context
+        settings: Settings | None = getattr(quire, "settings", None)
+        assert context.graphql_document is not None
+        if settings is not None:
             self.limits = Limits.from_settings(settings)
             self.measure = measure_operation(
                 context.schema._schema,
@@ -183,18 +235,65 @@ class QueryLimits(SchemaExtension):
                 context.variables or {},
                 self.limits.default_page_size,
             )
-            refusal = _refusal(self.measure, self.limits)
+            quire.batch_cost += self.measure.cost
+            refusal = _refusal(self.measure, self.limits, batch_cost=quire.batch_cost)
             if refusal is not None:
-                context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+                context.pre_execution_errors = [refusal]
+                yield
+                return
+        rules = tuple(context.validation_rules)
+        if settings is not None and not introspection_allowed(settings, quire.viewer):
+            rules = (*rules, NoSchemaIntrospectionCustomRule)
+        errors = _validate(
+            context.schema._schema,
+            context.graphql_document,
+            rules,
+            settings is not None and settings.hide_suggestions,
+        )
+        for error in errors:
+            if not (error.extensions or {}).get("code"):
+                introspection = error.message.startswith("GraphQL introspection has been disabled")
+                code = "INTROSPECTION_DISABLED" if introspection else "GRAPHQL_VALIDATION_FAILED"
+                error.extensions = {"code": code}
+        context.pre_execution_errors = errors
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context
+        quire = context.context
+        limiter: RateLimiter | None = getattr(quire, "rate_limiter", None)
+        if limiter is not None and self.measure is not None and not context.result:
+            client = client_key(quire.viewer, quire.client_address)
+            try:
+                self.spending = await limiter.spend_cost(client, self.measure.cost)
+            except RateLimitedError as error:
+                context.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[GraphQLError(error.message, original_error=error)],
+                )
+                if quire.response is not None:
+                    quire.response.status_code = 429
+                    quire.response.headers["retry-after"] = str(error.extensions["retryAfter"])
         yield
 
     def get_results(self) -> dict[str, Any]:
+        self._code_token_limit()
         if self.measure is None or self.limits is None:
             return {}
-        return {"cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}}
+        results: dict[str, Any] = {
+            "cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}
+        }
+        if self.spending is not None:
+            results["rateLimit"] = self.spending.as_extension()
+        return results
 
 
-def _refusal(measure: Measure, limits: Limits) -> GraphQLError | None:
+def introspection_allowed(settings: Settings, viewer: Viewer) -> bool:
+    allowed = settings.introspection_for
+    return allowed == "everyone" or (allowed == "admins" and viewer.role is Role.ADMIN)
+
+
+def _refusal(measure: Measure, limits: Limits, *, batch_cost: int) -> GraphQLError | None:
     checks = [
         ("QUERY_TOO_DEEP", "The query nests too deeply", measure.depth, limits.max_depth),
         (
@@ -209,7 +308,19 @@ def _refusal(measure: Measure, limits: Limits) -> GraphQLError | None:
             measure.directives,
             limits.max_directives,
         ),
+        (
+            "TOO_MANY_REPEATED_FIELDS",
+            "The query repeats one field too often in a selection",
+            measure.repeated_fields,
+            limits.max_repeated_fields,
+        ),
         ("QUERY_TOO_COSTLY", "The query may return too much", measure.cost, limits.max_cost),
+        (
+            "QUERY_TOO_COSTLY",
+            "The operations of this batch together may return too much",
+            batch_cost,
+            limits.max_cost,
+        ),
     ]
     for code, message, actual, limit in checks:
         if actual > limit:

@@ -1,12 +1,15 @@
 """The root Query and the executable schema."""
 
 import logging
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry import relay
-from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, ParserCache
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
@@ -14,6 +17,7 @@ from resolvers import authors, posts, tags
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
+from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation
 from schema.connections import Connection, connection_from_page
 from schema.discussion import DiscussionMutation
@@ -26,6 +30,8 @@ from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, 
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
 MAX_NODES = 100
+# A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
+MAX_BATCH_OPERATIONS = 100
 
 
 def _post_criteria(filter: PostFilter | None) -> posts.PostCriteria:
@@ -61,11 +67,32 @@ async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
     return results
 
 
+@strawberry.type(description="One rate-limit budget in its current window.")
+class RateBudget:
+    limit: int
+    remaining: int
+    reset_at: datetime
+
+
+@strawberry.type(description="What is left of your rate-limit budgets (see extensions.rateLimit).")
+class RateLimitStatus:
+    operations: RateBudget = strawberry.field(description="Operations per window.")
+    cost: RateBudget = strawberry.field(description="Summed query cost per window.")
+
+
+def _budget(budget: Budget) -> RateBudget:
+    reset_at = datetime.fromtimestamp(budget.reset_at, tz=UTC)
+    return RateBudget(limit=budget.limit, remaining=budget.remaining, reset_at=reset_at)
+
+
 @strawberry.type(description="The limits every query is checked against (see extensions.cost).")
 class ApiLimits:
     max_depth: int
     max_aliases: int
     max_directives: int
+    max_repeated_fields: int
+    max_tokens: int
+    max_batch_operations: int
     max_cost: int = strawberry.field(
         description="A field costs 1; a connection's selection counts once per possible item."
     )
@@ -73,6 +100,18 @@ class ApiLimits:
     max_page_size: int
     max_nodes: int
     max_request_bytes: int
+
+    @strawberry.field(description="Your budgets now; null when rate limits are off.")
+    async def rate_limit(self, info: Info) -> RateLimitStatus | None:
+        limiter = info.context.rate_limiter
+        if limiter is None:
+            return None
+        spending = await limiter.spending(
+            client_key(info.context.viewer, info.context.client_address)
+        )
+        if spending is None:
+            return None
+        return RateLimitStatus(operations=_budget(spending.operations), cost=_budget(spending.cost))
 
 
 @strawberry.type
@@ -84,6 +123,9 @@ class Query(AccountQuery):
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_query_aliases,
             max_directives=settings.max_query_directives,
+            max_repeated_fields=settings.max_repeated_fields,
+            max_tokens=settings.max_query_tokens,
+            max_batch_operations=settings.max_batch_operations,
             max_cost=settings.max_query_cost,
             default_page_size=settings.default_page_size,
             max_page_size=settings.max_page_size,
@@ -239,6 +281,8 @@ class Mutation(AccountMutation, PublishingMutation, DiscussionMutation, Administ
 
 
 LOGGER = logging.getLogger("quire.errors")
+# graphql-core's hints ("Did you mean 'title'?"), which name fields and values to a prober.
+SUGGESTION = re.compile(r" ?Did you mean [^?]*\?$")
 
 
 class QuireSchema(strawberry.Schema):
@@ -250,7 +294,7 @@ class QuireSchema(strawberry.Schema):
         context = execution_context.context if execution_context else None
         request_id = getattr(context, "request_id", None)
         for error in errors:
-            if isinstance(error.original_error, QuireError):
+            if _is_expected(error):
                 continue
             LOGGER.error(
                 "GraphQL error (request %s, path %s): %s",
@@ -271,6 +315,14 @@ class MaskUnexpectedErrors(MaskErrors):
             error_message="Internal server error",
         )
 
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        settings = getattr(self.execution_context.context, "settings", None)
+        if settings is not None and settings.hide_suggestions:
+            for error in processed:
+                error.message = SUGGESTION.sub("", error.message)
+        return processed
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         request_id = getattr(self.execution_context.context, "request_id", None)
@@ -278,18 +330,21 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
-def create_schema(*, max_tokens: int | None = None) -> strawberry.Schema:
+def create_schema(*, max_tokens: int | None = None, batching: bool = False) -> strawberry.Schema:
     """`max_tokens` bounds the parser (Strawberry's MaxTokensLimiter): a huge document is
-    refused before it is even parsed in full."""
+    refused before it is even parsed in full. With `batching`, array requests are accepted
+    (the view bounds their length by settings)."""
     token_limit = [lambda: MaxTokensLimiter(max_token_count=max_tokens)] if max_tokens else []
     return QuireSchema(
         query=Query,
         mutation=Mutation,
         types=[Post, Author, Comment, Tag],
+        config=StrawberryConfig(
+            batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None
+        ),
         extensions=[
             *token_limit,
             lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
             RefuseBadCredentials,
             QueryLimits,
             MaskUnexpectedErrors,

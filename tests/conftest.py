@@ -7,6 +7,7 @@ PostgreSQL is skipped when unreachable on a developer machine, and fails the run
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app import create_app
+from app import close_services, create_app
 from models.database import Database
 from models.migrations import upgrade
 from settings import Settings
@@ -109,9 +110,60 @@ async def database(app: Any) -> Database:
 @pytest.fixture
 async def client(app: Any, database: Database) -> AsyncIterator[httpx.AsyncClient]:
     app.state.login_throttle.clear()
+    if app.state.rate_limiter is not None:
+        await app.state.rate_limiter.storage.reset()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
         yield client
+
+
+@asynccontextmanager
+async def client_of(
+    settings: Settings, *, log: "StatementLog | None" = None, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app built with other settings (its own pool, limiter and stores);
+    `log` records the statements that app sends."""
+    application = create_app(settings.model_copy(update=overrides))
+    engine: Engine = application.state.database.engine.sync_engine
+    if log is not None:
+        sa.event.listen(engine, "before_cursor_execute", log)
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+            yield client
+    finally:
+        if log is not None:
+            sa.event.remove(engine, "before_cursor_execute", log)
+        state = application.state
+        await close_services(state.database, state.rate_limiter, state.persisted)
+
+
+REDIS_URL = os.environ.get("QUIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis, whose keys are deleted afterwards.
+    Skipped when Redis is unreachable on a developer machine; fails the run on CI."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        await client.aclose()
+        if ON_CI:
+            pytest.fail(f"Redis is required on CI and unreachable: {error}")
+        pytest.skip(f"Redis unreachable ({error}); set QUIRE_TEST_REDIS_URL")
+    prefix = f"quire-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
 class StatementLog:

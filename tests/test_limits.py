@@ -109,4 +109,94 @@ async def test_huge_documents_are_refused_by_the_parser(
 
     assert body["data"] is None
     assert f"more than {settings.max_query_tokens} tokens" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_TOKENS",
+        "limit": settings.max_query_tokens,
+        "actual": settings.max_query_tokens + 1,
+    }
     assert len(statements) == 0
+
+
+async def test_repeated_fields_are_refused_before_validation(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    statements: StatementLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from schema import limits
+
+    def never(*_args: object) -> None:
+        raise AssertionError("validated a document over the limits")
+
+    monkeypatch.setattr(limits, "validate", never)
+    limits._validate.cache_clear()
+    repeated = " ".join(["title"] * (settings.max_repeated_fields + 1))
+    query = f"{{ posts {{ nodes {{ {repeated} }} }} }}"
+
+    body = await execute(client, query)
+
+    assert body["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_REPEATED_FIELDS",
+        "limit": settings.max_repeated_fields,
+        "actual": settings.max_repeated_fields + 1,
+    }
+    assert len(statements) == 0
+
+
+async def test_fields_repeated_through_fragments_count_too(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    spreads = " ".join(f"...F{i}" for i in range(settings.max_repeated_fields + 1))
+    fragments = " ".join(
+        f"fragment F{i} on Post {{ title }}" for i in range(settings.max_repeated_fields + 1)
+    )
+    body = await execute(client, f"{{ posts {{ nodes {{ {spreads} }} }} }} {fragments}")
+
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_REPEATED_FIELDS"
+
+
+async def test_a_field_repeated_within_the_limit_runs(client: httpx.AsyncClient) -> None:
+    body = await execute(client, "{ posts { nodes { title title id id } } }")
+
+    assert "errors" not in body
+
+
+async def test_batches_are_off_by_default(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json=[{"query": "{ __typename }"}] * 2)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BATCHING_DISABLED"
+
+
+async def test_batches_are_bounded_and_share_one_cost_limit(
+    settings: Settings, database: Database
+) -> None:
+    statements = StatementLog()
+    from tests.conftest import client_of
+
+    query = "{ posts(first: 10) { nodes { title } } }"  # cost 21
+    async with client_of(
+        settings, log=statements, max_batch_operations=3, max_query_cost=50
+    ) as client:
+        two = await client.post("/graphql", json=[{"query": query}] * 2)
+        four = await client.post("/graphql", json=[{"query": "{ __typename }"}] * 4)
+        statements.statements.clear()
+        three = await client.post("/graphql", json=[{"query": query}] * 3)
+
+    assert two.status_code == 200
+    assert [result["data"] for result in two.json()] == [{"posts": {"nodes": []}}] * 2
+    assert four.status_code == 400
+    assert four.json()["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_OPERATIONS",
+        "limit": 3,
+        "actual": 4,
+    }
+    results = three.json()
+    assert [result.get("data") for result in results[:2]] == [{"posts": {"nodes": []}}] * 2
+    assert results[2]["errors"][0]["extensions"] == {
+        "code": "QUERY_TOO_COSTLY",
+        "limit": 50,
+        "actual": 63,
+    }
+    assert len(statements) == 2  # the refused third operation sent none

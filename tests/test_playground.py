@@ -10,10 +10,6 @@ import hashlib
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,9 +28,8 @@ from schema.playground import (
     playground_assets,
     render_page,
 )
+from tests.live import REPO, running_quire
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -46,8 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
-UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
 QUERY = "{ posts(first: 2) { nodes { title } } }"
 ON_CI = os.environ.get("CI") == "true"
 
@@ -125,35 +118,6 @@ async def test_assets_serve_only_the_allow_list() -> None:
                 assert response.content == asset.local_file.read_bytes()
 
 
-def _run(*command: str, env: dict[str, str]) -> None:
-    result = subprocess.run(  # noqa: S603 - fixed argv, executables from this venv
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(base_url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1, trust_env=False).is_success:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"uvicorn answered no /healthz within 60 s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium")
@@ -164,31 +128,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'quire.db'}",
         "QUIRE_GRAPHIQL": "true",
     }
-    quire = str(VENV_BIN / "quire")
-    _run(quire, "migrate", env=env)
-    _run(quire, "seed", *SEED_SIZES, env=env)
-
-    port = _free_port()
-    log = directory / "uvicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, this venv's Python
-            [sys.executable, *UVICORN, "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_healthy(base_url, process, log)
+    with running_quire(env, directory, seed=True) as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.mark.browser

@@ -1,0 +1,217 @@
+"""Persisted queries: Apollo's automatic persisted queries (APQ) and trusted documents.
+
+APQ: a client sends `extensions.persistedQuery { version: 1, sha256Hash }` without the query;
+an unknown hash is answered with PERSISTED_QUERY_NOT_FOUND, and the client retries with the
+query and the hash, which registers it once it has run (so only valid documents are stored).
+Over GET this makes queries short and cacheable by a CDN.
+
+Trusted documents (production): only documents of a manifest loaded at start run, named by hash
+or sent in full; anything else is refused with TRUSTED_DOCUMENT_REQUIRED.
+
+The APQ store is an in-memory LRU per process by default and Redis when REDIS_URL is set, so
+that a hash registered through one instance is known to all. Redis failures are logged and
+treated as a miss: the client then sends the full query, and the request still succeeds.
+"""
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from graphql import GraphQLError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from settings import Settings
+
+LOGGER = logging.getLogger("quire.persisted")
+
+PersistedMode = Literal["off", "apq", "trusted"]
+
+
+def sha256_hex(document: str) -> str:
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
+class PersistedQueryError(GraphQLError):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+
+
+class DocumentStore(Protocol):
+    async def get(self, sha256: str) -> str | None: ...
+
+    async def put(self, sha256: str, document: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A bounded LRU of hash -> document for one process."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._documents: OrderedDict[str, str] = OrderedDict()
+
+    async def get(self, sha256: str) -> str | None:
+        document = self._documents.get(sha256)
+        if document is not None:
+            self._documents.move_to_end(sha256)
+        return document
+
+    async def put(self, sha256: str, document: str) -> None:
+        self._documents[sha256] = document
+        self._documents.move_to_end(sha256)
+        while len(self._documents) > self.max_entries:
+            self._documents.popitem(last=False)
+
+    async def close(self) -> None:
+        self._documents.clear()
+
+
+class RedisStore:
+    """Documents shared by every instance, expiring when unused for `ttl_seconds`."""
+
+    def __init__(self, client: "Redis", *, prefix: str, ttl_seconds: int) -> None:
+        self.client, self.prefix, self.ttl_seconds = client, prefix, ttl_seconds
+
+    async def get(self, sha256: str) -> str | None:
+        try:
+            found: bytes | str | None = await self.client.getex(
+                f"{self.prefix}{sha256}", ex=self.ttl_seconds
+            )
+        except (RedisError, OSError) as error:
+            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+            return None
+        return found.decode() if isinstance(found, bytes) else found
+
+    async def put(self, sha256: str, document: str) -> None:
+        try:
+            await self.client.set(f"{self.prefix}{sha256}", document, ex=self.ttl_seconds)
+        except (RedisError, OSError) as error:
+            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def load_manifest(path: Path) -> dict[str, str]:
+    """A JSON object of sha256 hash -> document, or Apollo's persisted-query manifest
+    (`{"format": "apollo-persisted-query-manifest", "operations": [{"id", "body"}]}`).
+    Every hash must be the SHA-256 of its document."""
+    raw: Any = json.loads(path.read_text())
+    if isinstance(raw, dict) and raw.get("format") == "apollo-persisted-query-manifest":
+        pairs = [(operation["id"], operation["body"]) for operation in raw["operations"]]
+    elif isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
+        raise ValueError(f"{path}: expected a JSON object of hash -> document")
+    documents: dict[str, str] = {}
+    for sha256, document in pairs:
+        if not isinstance(document, str) or sha256_hex(document) != sha256:
+            raise ValueError(f"{path}: {sha256} is not the SHA-256 of its document")
+        documents[sha256] = document
+    return documents
+
+
+@dataclass
+class ResolvedQuery:
+    query: str | None
+    # The hash to register once the query has run (APQ registration).
+    register: str | None = None
+
+
+class PersistedQueries:
+    def __init__(
+        self,
+        mode: PersistedMode,
+        store: DocumentStore | None = None,
+        trusted: dict[str, str] | None = None,
+    ) -> None:
+        self.mode = mode
+        self.store = store
+        self.trusted = trusted or {}
+
+    async def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> ResolvedQuery:
+        """The document to run for a request, or a PersistedQueryError."""
+        sha256 = _requested_hash(extensions)
+        if self.mode == "trusted":
+            return ResolvedQuery(self._trusted(query, sha256))
+        if sha256 is None:
+            return ResolvedQuery(query)
+        if self.mode == "off" or self.store is None:
+            raise PersistedQueryError("PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+        if query is None:
+            found = await self.store.get(sha256)
+            if found is None:
+                raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+            return ResolvedQuery(found)
+        if sha256_hex(query) != sha256:
+            raise PersistedQueryError(
+                "provided sha256Hash does not match the query", "PERSISTED_QUERY_HASH_MISMATCH"
+            )
+        return ResolvedQuery(query, register=sha256)
+
+    async def register(self, sha256: str, document: str) -> None:
+        if self.store is not None:
+            await self.store.put(sha256, document)
+
+    def _trusted(self, query: str | None, sha256: str | None) -> str:
+        if query is None and sha256 is not None and sha256 in self.trusted:
+            return self.trusted[sha256]
+        if (
+            query is not None
+            and sha256 in (None, sha256_hex(query))
+            and (sha256_hex(query) in self.trusted)
+        ):
+            return query
+        raise PersistedQueryError(
+            "Only trusted documents run on this server; send the sha256Hash of a document "
+            "from its manifest.",
+            "TRUSTED_DOCUMENT_REQUIRED",
+        )
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.close()
+
+
+def _requested_hash(extensions: dict[str, Any] | None) -> str | None:
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        raise PersistedQueryError(
+            "extensions.persistedQuery must be {version: 1, sha256Hash}",
+            "PERSISTED_QUERY_INVALID",
+        )
+    sha256 = persisted.get("sha256Hash")
+    if not isinstance(sha256, str) or len(sha256) != 64:
+        raise PersistedQueryError(
+            "extensions.persistedQuery.sha256Hash must be a hex SHA-256",
+            "PERSISTED_QUERY_INVALID",
+        )
+    return sha256.lower()
+
+
+def create_persisted_queries(settings: Settings, redis: "Redis | None") -> PersistedQueries:
+    trusted = (
+        load_manifest(Path(settings.trusted_documents))
+        if settings.trusted_documents is not None
+        else None
+    )
+    store: DocumentStore | None = None
+    if settings.persisted_queries == "apq":
+        store = (
+            RedisStore(
+                redis,
+                prefix=f"{settings.redis_key_prefix}:apq:",
+                ttl_seconds=settings.persisted_query_ttl_seconds,
+            )
+            if redis is not None
+            else MemoryStore(settings.persisted_query_cache_size)
+        )
+    return PersistedQueries(settings.persisted_queries, store=store, trusted=trusted)

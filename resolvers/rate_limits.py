@@ -1,0 +1,159 @@
+"""Per-client rate limits on operations and on summed query cost, with the `limits` library.
+
+Every operation spends 1 from the client's operation budget and its static cost (see
+schema/limits.py) from its cost budget, both in fixed windows (like GitHub's hourly points), so
+a client learns exactly when its budget comes back. The client is the user when authenticated,
+the address otherwise. Storage is this process's memory by default and Redis when REDIS_URL is
+set, so that every instance spends from one budget. If Redis fails, requests are let through
+(and logged): an outage of the limiter must not become an outage of the API.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
+
+from resolvers.errors import QuireError
+from resolvers.visibility import Viewer
+from settings import Settings
+
+LOGGER = logging.getLogger("quire.rate_limits")
+
+
+class RateLimitedError(QuireError):
+    code = "RATE_LIMITED"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What is left of one budget in the current window."""
+
+    limit: int
+    remaining: int
+    reset_at: float  # seconds since the epoch
+
+    def as_extension(self) -> dict[str, object]:
+        return {
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "resetAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.reset_at)),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Spending:
+    operations: Budget
+    cost: Budget
+
+    def as_extension(self) -> dict[str, object]:
+        return {"operations": self.operations.as_extension(), "cost": self.cost.as_extension()}
+
+
+def client_key(viewer: Viewer, client_address: str | None) -> str:
+    if viewer.user_id is not None:
+        return f"user:{viewer.user_id}"
+    return f"address:{client_address or 'unknown'}"
+
+
+def redis_storage_uri(redis_url: str) -> str:
+    """limits names its asyncio Redis storage `async+redis://` (or `async+rediss://`)."""
+    return f"async+{redis_url}"
+
+
+class RateLimiter:
+    def __init__(self, storage: Storage, *, operations: RateLimitItem, cost: RateLimitItem) -> None:
+        self.storage = storage
+        self.strategy = FixedWindowRateLimiter(storage)
+        self.operations = operations
+        self.cost = cost
+
+    async def spend_operation(self, client: str, count: int = 1) -> None:
+        """Spend `count` operations (a batch spends one per operation); refuse when they do
+        not fit in the client's operation budget."""
+        if not await self._hit(self.operations, client, count):
+            raise await self._refusal(self.operations, client, "operations", requested=count)
+
+    async def spend_cost(self, client: str, cost: int) -> Spending | None:
+        """Spend an operation's cost; refuse when it does not fit in what is left. Returns
+        both budgets as they stand afterwards (None when the storage cannot say)."""
+        if cost > 0 and not await self._hit(self.cost, client, cost):
+            raise await self._refusal(self.cost, client, "cost", requested=cost)
+        return await self.spending(client)
+
+    async def spending(self, client: str) -> Spending | None:
+        try:
+            operations = await self.strategy.get_window_stats(self.operations, client)
+            cost = await self.strategy.get_window_stats(self.cost, client)
+        except StorageError as error:
+            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            return None
+        return Spending(
+            operations=Budget(self.operations.amount, operations.remaining, operations.reset_time),
+            cost=Budget(self.cost.amount, cost.remaining, cost.reset_time),
+        )
+
+    async def _hit(self, item: RateLimitItem, client: str, cost: int) -> bool:
+        try:
+            return await self.strategy.hit(item, client, cost=cost)
+        except StorageError as error:
+            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            return True
+
+    async def _refusal(
+        self, item: RateLimitItem, client: str, budget: str, requested: int | None = None
+    ) -> RateLimitedError:
+        try:
+            stats = await self.strategy.get_window_stats(item, client)
+            reset_at = stats.reset_time
+        except StorageError:
+            reset_at = time.time() + item.get_expiry()
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        what = "operations" if budget == "operations" else "query cost"
+        extra = {"requested": requested} if requested is not None else {}
+        return RateLimitedError(
+            f"Rate limit exceeded: at most {item.amount} {what} per {_window(item)}; "
+            f"retry in {retry_after} seconds.",
+            budget=budget,
+            limit=item.amount,
+            retryAfter=retry_after,
+            **extra,
+        )
+
+    async def close(self) -> None:
+        """Closes the Redis connections (the counters stay in Redis)."""
+        if isinstance(self.storage, RedisStorage):
+            client = getattr(self.storage.bridge, "storage", None)
+            if client is not None:
+                await client.aclose()
+
+
+def _window(item: RateLimitItem) -> str:
+    name = item.GRANULARITY.name
+    return name if item.multiples == 1 else f"{item.multiples} {name}s"
+
+
+def create_rate_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.rate_limit_enabled:
+        return None
+    storage: Storage
+    if settings.redis_url:
+        storage = RedisStorage(
+            redis_storage_uri(settings.redis_url),
+            implementation="redispy",
+            key_prefix=f"{settings.redis_key_prefix}:rate",
+            wrap_exceptions=True,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+    else:
+        storage = MemoryStorage(wrap_exceptions=True)
+    return RateLimiter(
+        storage,
+        operations=parse(settings.rate_limit_operations),
+        cost=parse(settings.rate_limit_cost),
+    )

@@ -1,0 +1,92 @@
+"""A real Quire server for the tests that need one: `uvicorn app:app` in a subprocess.
+
+`running_quire(env, directory)` migrates (and optionally seeds) the database named by the
+environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a free loopback port,
+waits for /healthz and yields the base URL; the server is stopped when the block exits.
+"""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
+UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
+STARTUP_SECONDS = 60
+STOP_SECONDS = 10
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run(*command: str, env: dict[str, str]) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed argv, executables from this venv
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr}")
+
+
+def _wait_until_healthy(base_url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"uvicorn exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1, trust_env=False).is_success:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"uvicorn answered no /healthz within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def _stop(process: "subprocess.Popen[bytes]") -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def running_quire(
+    env: dict[str, str], directory: Path, *, seed: bool = False, port: int | None = None
+) -> Iterator[str]:
+    """Serve Quire with `env` (which names the database in DATABASE_URL) and yield its base
+    URL, `http://127.0.0.1:PORT`. uvicorn's output goes to `directory/uvicorn.log`."""
+    quire = str(VENV_BIN / "quire")
+    _run(quire, "migrate", env=env)
+    if seed:
+        _run(quire, "seed", *SEED_SIZES, env=env)
+
+    port = port or free_port()
+    log = directory / "uvicorn.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, this venv's Python
+            [sys.executable, *UVICORN, "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base_url, process, log)
+        yield base_url
+    finally:
+        _stop(process)

@@ -1,0 +1,169 @@
+"""Per-client rate limits: operations and summed cost per window, 429 with Retry-After,
+RATE_LIMITED, budgets reported in extensions and apiLimits, one budget across instances."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from models.database import Database
+from models.tables import Role
+from resolvers.tokens import issue_access_token
+from settings import Settings
+from tests.conftest import REDIS_URL, StatementLog, client_of
+from tests.factories import create_user
+
+QUERY = "{ posts(first: 2) { nodes { title } } }"  # cost 1 + 2 x 2 = 5
+
+
+async def post(client: httpx.AsyncClient, query: str = QUERY, **headers: str) -> httpx.Response:
+    return await client.post("/graphql", json={"query": query}, headers=headers)
+
+
+def code_of(response: httpx.Response) -> str:
+    code: str = response.json()["errors"][0]["extensions"]["code"]
+    return code
+
+
+async def test_operations_over_the_budget_get_429_with_retry_after(
+    settings: Settings, database: Database
+) -> None:
+    statements = StatementLog()
+    async with client_of(settings, log=statements, rate_limit_operations="3/minute") as client:
+        for _ in range(3):
+            assert (await post(client)).status_code == 200
+        assert len(statements) == 3
+        statements.statements.clear()
+        refused = await post(client)
+
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["budget"] == "operations"
+    assert error["extensions"]["limit"] == 3
+    assert "3 operations per minute" in error["message"]
+    assert len(statements) == 0, statements.statements  # refused before any SQL
+
+
+async def test_invalid_documents_spend_from_the_budget_too(
+    settings: Settings, database: Database
+) -> None:
+    async with client_of(settings, rate_limit_operations="2/minute") as client:
+        assert (await post(client, "{ nope }")).status_code == 200
+        assert (await post(client, "{")).status_code == 200
+        assert (await post(client)).status_code == 429
+
+
+async def test_users_and_addresses_have_budgets_of_their_own(
+    settings: Settings, database: Database
+) -> None:
+    reader = await create_user(database, role=Role.READER)
+    token, _ = issue_access_token(settings, user_id=reader, role=Role.READER)
+    bearer = {"authorization": f"Bearer {token}"}
+    async with client_of(settings, rate_limit_operations="2/minute") as client:
+        for _ in range(2):
+            assert (await post(client)).status_code == 200
+        assert (await post(client)).status_code == 429
+        # The same address, logged in: the user's own budget.
+        assert (await post(client, **bearer)).status_code == 200
+        assert (await post(client, **bearer)).status_code == 200
+        assert (await post(client, **bearer)).status_code == 429
+
+
+async def test_summed_cost_over_the_budget_is_refused(
+    settings: Settings, database: Database
+) -> None:
+    async with client_of(settings, rate_limit_cost="12/minute") as client:
+        first = await post(client)
+        second = await post(client)
+        refused = await post(client)
+
+    assert first.json()["extensions"]["rateLimit"]["cost"]["remaining"] == 7
+    assert second.json()["extensions"]["rateLimit"]["cost"]["remaining"] == 2
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"]
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["budget"] == "cost"
+    assert error["extensions"]["requested"] == 5
+    assert refused.json()["data"] is None
+
+
+async def test_responses_report_the_remaining_budgets(client: httpx.AsyncClient) -> None:
+    first = (await post(client)).json()["extensions"]["rateLimit"]
+    second = (await post(client)).json()["extensions"]["rateLimit"]
+
+    assert first["operations"]["limit"] == 600
+    assert second["operations"]["remaining"] == first["operations"]["remaining"] - 1
+    assert second["cost"]["remaining"] == first["cost"]["remaining"] - 5
+    assert second["cost"]["resetAt"].endswith("Z")
+
+
+async def test_api_limits_report_the_callers_budget(client: httpx.AsyncClient) -> None:
+    await post(client)
+    query = (
+        "{ apiLimits { rateLimit { operations { limit remaining } cost { limit remaining } } } }"
+    )
+    limits = (await post(client, query)).json()["data"]["apiLimits"]["rateLimit"]
+
+    assert limits["operations"] == {"limit": 600, "remaining": 598}
+    assert limits["cost"]["limit"] == 200_000
+    # This query's own cost (8) is spent before it runs.
+    assert limits["cost"]["remaining"] == 200_000 - 5 - 8
+
+
+async def test_a_batch_spends_one_operation_per_operation(
+    settings: Settings, database: Database
+) -> None:
+    batch = [{"query": QUERY}] * 3
+    async with client_of(
+        settings, rate_limit_operations="4/minute", max_batch_operations=5
+    ) as client:
+        assert (await client.post("/graphql", json=batch)).status_code == 200
+        refused = await client.post("/graphql", json=batch)
+
+    assert refused.status_code == 429
+    assert refused.json()["errors"][0]["extensions"]["requested"] == 3
+
+
+async def test_limits_off_report_no_budget(settings: Settings, database: Database) -> None:
+    async with client_of(settings, rate_limit_enabled=False) as client:
+        responses = [await post(client) for _ in range(3)]
+
+    assert all(response.status_code == 200 for response in responses)
+    assert "rateLimit" not in responses[-1].json()["extensions"]
+
+
+async def test_two_instances_sharing_redis_spend_one_budget(
+    settings: Settings, database: Database, redis_prefix: str
+) -> None:
+    shared: dict[str, Any] = {
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": redis_prefix,
+        "rate_limit_operations": "3/minute",
+    }
+    async with client_of(settings, **shared) as one, client_of(settings, **shared) as other:
+        assert (await post(one)).status_code == 200
+        assert (await post(other)).status_code == 200
+        assert (await post(one)).status_code == 200
+        assert (await post(other)).status_code == 429
+        assert (await post(one)).status_code == 429
+
+
+async def test_an_unreachable_redis_lets_requests_through(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with client_of(
+        settings, redis_url="redis://127.0.0.1:1/0", rate_limit_operations="1/minute"
+    ) as client:
+        responses = [await post(client) for _ in range(2)]
+
+    assert [response.status_code for response in responses] == [200, 200]
+    assert responses[1].json()["data"]["posts"] == {"nodes": []}
+    assert any("rate-limit storage unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_rate_limit_settings_must_be_readable() -> None:
+    with pytest.raises(ValueError, match="rate_limit_cost"):
+        Settings(rate_limit_cost="lots", _env_file=None)
