@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: install run migrate seed test test-sqlite lint typecheck check schema bench clean
+.PHONY: install run migrate seed test test-sqlite lint typecheck check schema release-schema bench clean
 
 $(INSTALLED): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ check: lint typecheck test
 
 schema: install
 	$(BIN)/quire export-schema
+
+# On a release: the schema shipped clients are built against, which CI protects
+# (quire check-documents) together with schema/trusted-documents.json.
+release-schema: schema
+	cp schema.graphql schema/released.graphql
 
 bench: install
 	bash bench/run.sh

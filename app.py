@@ -47,6 +47,8 @@ from schema.root import create_schema
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
+DOCUMENTS_MANIFEST = Path(__file__).parent / "schema" / "trusted-documents.json"
+RELEASED_SCHEMA = Path(__file__).parent / "schema" / "released.graphql"
 
 
 class RequestRefused(Exception):
@@ -461,6 +463,20 @@ def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
     Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
 
 
+def _check_documents(_settings: Settings, arguments: argparse.Namespace) -> None:
+    from schema.documents import check_manifest
+
+    released = Path(arguments.released) if arguments.released else None
+    report = check_manifest(create_schema()._schema, Path(arguments.manifest), released)
+    for problem in report.invalid:
+        print(f"invalid document {problem}")
+    for change in report.breaking:
+        print(f"breaking change for a shipped document: {change}")
+    if not report.ok:
+        raise SystemExit(1)
+    print(f"{arguments.manifest}: every document is valid against the current schema")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quire", description="Quire GraphQL content API")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -484,6 +500,13 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--display-name")
     export = commands.add_parser("export-schema", help="write the SDL to schema.graphql")
     export.add_argument("--output", default=str(SCHEMA_FILE))
+    documents = commands.add_parser(
+        "check-documents",
+        help="validate the trusted-documents manifest against the schema, and list breaking "
+        "changes since the released schema that touch it",
+    )
+    documents.add_argument("--manifest", default=str(DOCUMENTS_MANIFEST))
+    documents.add_argument("--released", default=str(RELEASED_SCHEMA))
     return parser
 
 
@@ -493,6 +516,7 @@ COMMANDS = {
     "seed": _seed,
     "create-admin": _create_admin,
     "export-schema": _export_schema,
+    "check-documents": _check_documents,
 }
 
 
