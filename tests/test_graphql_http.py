@@ -86,3 +86,7 @@ def test_graphql_over_http_audits(node: str, graphql_url: str) -> None:
             print(f"{audit['status'].upper()} {_describe(audit)}")
     failed_musts = [_describe(audit) for audit in audits if audit["status"] == "error"]
     assert not failed_musts, "GraphQL over HTTP MUSTs failed:\n" + "\n".join(failed_musts)
+    # Quire passes the SHOULDs and MAYs too (the README says so): keep it that way.
+    others = [_describe(audit) for audit in audits if audit["status"] != "ok"]
+    assert not others, "GraphQL over HTTP SHOULD/MAY audits regressed:\n" + "\n".join(others)
+    assert len(audits) == 61
