@@ -8,11 +8,14 @@ import asyncio
 import dataclasses
 import gc
 import getpass
+import ipaddress
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,12 +39,20 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from models.database import Database, create_database
+from models.health import readiness
+from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
 from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, build_context
+from resolvers.observability import (
+    RATE_LIMITED,
+    configure_logging,
+    instrument_engine,
+    render_metrics,
+)
 from resolvers.persisted import PersistedQueries, PersistedQueryError, create_persisted_queries
 from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
-from schema.http import GraphQLRequestGuard, RequestId, SecurityHeaders
+from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
 from settings import Settings
@@ -82,7 +93,9 @@ class QuireGraphQL(GraphQL[Context, None]):
     ) -> None:
         super().__init__(
             create_schema(
-                max_tokens=settings.max_query_tokens, batching=settings.max_batch_operations > 0
+                max_tokens=settings.max_query_tokens,
+                batching=settings.max_batch_operations > 0,
+                tracing=settings.otel_enabled,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
         )
@@ -130,6 +143,7 @@ class QuireGraphQL(GraphQL[Context, None]):
             try:
                 await self.rate_limiter.spend_operation(client, count)
             except RateLimitedError as error:
+                RATE_LIMITED.labels("operations").inc()
                 retry_after = str(error.extensions["retryAfter"])
                 raise RequestRefused(
                     429, error.message, error.extensions, {"retry-after": retry_after}
@@ -259,12 +273,49 @@ def request_error_response(error: HTTPException) -> Response:
 
 
 async def healthz(_request: Request) -> Response:
+    """The process is alive (the container's HEALTHCHECK)."""
     return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready to serve: the database answers at the newest migration, and Redis answers when it
+    is configured. 503 otherwise, so that a load balancer sends no traffic here."""
+    state = request.app.state
+    checks = await readiness(state.database, state.redis, state.migration_head)
+    ready = all(check.ok for check in checks)
+    body = {
+        "status": "ready" if ready else "not ready",
+        "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for the networks in QUIRE_METRICS_ALLOW only (404 for others)."""
+    settings: Settings = request.app.state.settings
+    client = request.client.host if request.client else None
+    if not _address_in(client, settings.metrics_networks):
+        return JSONResponse({"errors": [{"message": "Not Found"}]}, status_code=404)
+    body, media_type = render_metrics()
+    return Response(body, media_type=media_type)
+
+
+def _address_in(address: str | None, networks: Sequence[Any]) -> bool:
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     database = create_database(settings)
+    instrument_engine(database.engine)
+    if settings.otel_enabled:
+        from resolvers.tracing import start_tracing
+
+        start_tracing(settings, database.engine)
 
     redis = create_redis(settings)
     rate_limiter = create_rate_limiter(settings)
@@ -278,6 +329,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await close_services(database, rate_limiter, persisted)
+            if redis is not None:
+                await redis.aclose()
 
     graphql = QuireGraphQL(
         settings=settings,
@@ -290,10 +343,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Mount("/playground", playground_assets(), name="playground"),
         ],
         lifespan=lifespan,
         middleware=[
+            *_tracing_middleware(settings),
+            Middleware(HttpMetrics),
             Middleware(RequestId),
             Middleware(SecurityHeaders),
             Middleware(
@@ -315,7 +372,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     application.state.database = database
     application.state.rate_limiter = rate_limiter
     application.state.persisted = persisted
+    application.state.redis = redis
+    application.state.migration_head = head_revision()
     return application
+
+
+def _tracing_middleware(settings: Settings) -> list[Middleware]:
+    if not settings.otel_enabled:
+        return []
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return [Middleware(OpenTelemetryMiddleware)]
 
 
 def create_redis(settings: Settings) -> Redis | None:
@@ -351,10 +418,14 @@ def _uvicorn_config(settings: Settings) -> uvicorn.Config:
         "app:app",
         host=settings.host,
         port=settings.port,
-        proxy_headers=False,
+        # Forwarded headers are believed only from the configured proxies.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
         server_header=False,
-        log_level="info",
+        log_config=None,  # configure_logging() already set the handlers
+        log_level=settings.log_level.lower(),
         access_log=settings.access_log,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
 
 
@@ -369,6 +440,7 @@ def _reuse_port_socket(settings: Settings) -> socket.socket:
 
 
 def _run_worker(settings: Settings) -> None:
+    configure_logging(settings)
     uvicorn.Server(_uvicorn_config(settings)).run(sockets=[_reuse_port_socket(settings)])
 
 
@@ -379,9 +451,13 @@ def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
     connections in whichever worker wakes first, so one worker can end up with all of them.
     With a socket per worker the kernel spreads connections across the workers.
     """
+    configure_logging(settings)
     if settings.workers == 1:
         uvicorn.Server(_uvicorn_config(settings)).run()
         return
+    # Each worker writes its metrics here and /metrics (in any worker) sums them all.
+    metrics_dir = tempfile.mkdtemp(prefix="quire-metrics-")
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(target=_run_worker, args=(settings,)) for _ in range(settings.workers)
@@ -398,6 +474,7 @@ def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, _stop)
     for worker in workers:
         worker.join()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
@@ -463,6 +540,27 @@ def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
     Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
 
 
+def _check(settings: Settings, _arguments: argparse.Namespace) -> None:
+    """Settings (already read when this runs), database, migrations and Redis, as /readyz."""
+
+    async def run() -> list[Any]:
+        database = create_database(settings)
+        redis = create_redis(settings)
+        try:
+            return await readiness(database, redis, head_revision())
+        finally:
+            await database.dispose()
+            if redis is not None:
+                await redis.aclose()
+
+    checks = asyncio.run(run())
+    print(f"settings: ok ({settings.env}, {settings.database_url.split(':', 1)[0]})")
+    for check in checks:
+        print(f"{check.name}: {'ok' if check.ok else 'FAILED'} ({check.detail})")
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
+
+
 def _check_documents(_settings: Settings, arguments: argparse.Namespace) -> None:
     from schema.documents import check_manifest
 
@@ -500,6 +598,9 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_argument("--display-name")
     export = commands.add_parser("export-schema", help="write the SDL to schema.graphql")
     export.add_argument("--output", default=str(SCHEMA_FILE))
+    commands.add_parser(
+        "check", help="check settings, database, migrations and Redis (exit 1 on a problem)"
+    )
     documents = commands.add_parser(
         "check-documents",
         help="validate the trusted-documents manifest against the schema, and list breaking "
@@ -517,6 +618,7 @@ COMMANDS = {
     "create-admin": _create_admin,
     "export-schema": _export_schema,
     "check-documents": _check_documents,
+    "check": _check,
 }
 
 

@@ -1,5 +1,6 @@
 """The one settings object: every knob Quire has, read from the environment once."""
 
+import ipaddress
 from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -34,7 +35,21 @@ class Settings(BaseSettings):
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")
     )
     workers: int = Field(default=1, ge=1, le=64)
-    access_log: bool = True
+    # uvicorn's own line per HTTP request; Quire writes its own line per GraphQL operation.
+    access_log: bool = False
+    # Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed (the client address drives rate limits). Unset: none.
+    forwarded_allow_ips: str | None = None
+    # Seconds in-flight requests get to finish after SIGTERM before they are cut off.
+    graceful_shutdown_seconds: int = Field(default=20, ge=1)
+    log_format: Literal["json", "text"] | None = None  # json in production, text otherwise
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Comma-separated CIDR networks allowed to read /metrics; everyone else gets 404.
+    metrics_allow: str = "127.0.0.1/32,::1/128"
+    # OpenTelemetry tracing (spans for requests, GraphQL execution and SQL), exported over
+    # OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (the SDK's own variables apply).
+    otel_enabled: bool = False
+    otel_service_name: str = "quire"
     secret_key: str = DEFAULT_SECRET_KEY
     jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"] = "HS256"
     # PEM keys for the asymmetric algorithms; HS* sign with QUIRE_SECRET_KEY.
@@ -158,6 +173,28 @@ class Settings(BaseSettings):
             for host in ("localhost", "127.0.0.1")
             for port in (3000, 5173, 8080)
         ]
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for network in value.split(","):
+            if network.strip():
+                ipaddress.ip_network(network.strip(), strict=False)  # ValueError names it
+        return value
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(network.strip(), strict=False)
+            for network in self.metrics_allow.split(",")
+            if network.strip()
+        ]
+
+    @property
+    def log_format_effective(self) -> str:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.env == "production" else "text"
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -26,3 +26,10 @@ def include_object(
     if type_ == "table" and name is not None and name.startswith("posts_fts"):
         return False
     return name not in {"search_vector", "ix_posts_search_vector"}
+
+
+def head_revision() -> str | None:
+    """The newest migration in migrations/versions (what `quire migrate` upgrades to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()

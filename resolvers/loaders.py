@@ -5,7 +5,7 @@ viewer who may not see it, and they die with the request.
 """
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from models.database import Database, fetch_all
 from resolvers import authors, comments, posts, tags
 from resolvers.keys import key_in
+from resolvers.observability import LOADER_BATCH
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -33,13 +34,24 @@ CommentPageKey = tuple[int, PageRequest]
 StatementFor = Callable[[bool], Select[Any]]
 
 
+def _observed(kind: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
+    """A loader whose batch sizes are recorded (quire_dataloader_batch_size)."""
+    histogram = LOADER_BATCH.labels(kind)
+
+    async def observed(keys: list[Any]) -> list[Any]:
+        histogram.observe(len(keys))
+        return await load(keys)
+
+    return DataLoader(observed)
+
+
 def _by_id(database: Database, statement: StatementFor) -> DataLoader[int, Row[Any] | None]:
     async def load(ids: list[int]) -> list[Row[Any] | None]:
         rows = await _fetch_keys(database, statement, ids)
         found = {row.id: row for row in rows}
         return [found.get(row_id) for row_id in ids]
 
-    return DataLoader(load)
+    return _observed("by_id", load)
 
 
 def _counts(database: Database, statement: StatementFor) -> DataLoader[int, int]:
@@ -47,7 +59,7 @@ def _counts(database: Database, statement: StatementFor) -> DataLoader[int, int]
         counts = dict(tuple(row) for row in await _fetch_keys(database, statement, ids))
         return [counts.get(row_id, 0) for row_id in ids]
 
-    return DataLoader(load)
+    return _observed("counts", load)
 
 
 def _groups(database: Database, statement: StatementFor) -> DataLoader[int, list[Row[Any]]]:
@@ -59,7 +71,7 @@ def _groups(database: Database, statement: StatementFor) -> DataLoader[int, list
             grouped[row[0]].append(row)
         return [grouped.get(row_id, []) for row_id in ids]
 
-    return DataLoader(load)
+    return _observed("groups", load)
 
 
 async def _fetch_keys(
@@ -167,7 +179,7 @@ def _comment_pages(
             pages.update(((parent_id, request), page) for parent_id, page in found.items())
         return [pages[key] for key in keys]
 
-    return DataLoader(load)
+    return _observed("comment_pages", load)
 
 
 def _post_pages(
@@ -189,7 +201,7 @@ def _post_pages(
             )
         return [pages[key] for key in keys]
 
-    return DataLoader(load)
+    return _observed("post_pages", load)
 
 
 class Loaders:

@@ -2,9 +2,12 @@
 content types a cross-site form can send, and a request body size limit."""
 
 import json
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from resolvers.observability import HTTP_LATENCY, HTTP_REQUESTS, start_tally
 
 # GraphiQL needs inline styles; everything it runs comes from Quire itself (script-src 'self').
 CONTENT_SECURITY_POLICY = (
@@ -151,6 +154,7 @@ class RequestId:
         offered = _header(scope, REQUEST_ID_HEADER)
         request_id = offered if _valid_request_id(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        start_tally(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -161,3 +165,41 @@ class RequestId:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+
+
+def route_label(path: str) -> str:
+    """A fixed set of labels: paths come from clients."""
+    if path in ROUTES:
+        return path
+    return "/playground" if path.startswith("/playground/") else "other"
+
+
+class HttpMetrics:
+    """Counts HTTP requests by route, method and status, and times them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        route = route_label(scope["path"])
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            method = scope["method"] if scope["method"] in ("GET", "POST") else "other"
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)

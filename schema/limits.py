@@ -35,8 +35,10 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 from models.tables import Role
+from resolvers.observability import RATE_LIMITED
 from resolvers.rate_limits import RateLimitedError, RateLimiter, Spending, client_key
 from resolvers.visibility import Viewer
+from schema.telemetry import COST_ATTRIBUTE
 from settings import Settings
 
 
@@ -235,6 +237,7 @@ class QueryLimits(SchemaExtension):
                 context.variables or {},
                 self.limits.default_page_size,
             )
+            setattr(context, COST_ATTRIBUTE, self.measure.cost)
             quire.batch_cost += self.measure.cost
             refusal = _refusal(self.measure, self.limits, batch_cost=quire.batch_cost)
             if refusal is not None:
@@ -267,6 +270,7 @@ class QueryLimits(SchemaExtension):
             try:
                 self.spending = await limiter.spend_cost(client, self.measure.cost)
             except RateLimitedError as error:
+                RATE_LIMITED.labels("cost").inc()
                 context.result = GraphQLExecutionResult(
                     data=None,
                     errors=[GraphQLError(error.message, original_error=error)],

@@ -26,6 +26,7 @@ from schema.limits import QueryLimits
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.publishing import PublishingMutation
+from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
@@ -330,11 +331,18 @@ class MaskUnexpectedErrors(MaskErrors):
         return masked
 
 
-def create_schema(*, max_tokens: int | None = None, batching: bool = False) -> strawberry.Schema:
+def create_schema(
+    *, max_tokens: int | None = None, batching: bool = False, tracing: bool = False
+) -> strawberry.Schema:
     """`max_tokens` bounds the parser (Strawberry's MaxTokensLimiter): a huge document is
     refused before it is even parsed in full. With `batching`, array requests are accepted
     (the view bounds their length by settings)."""
     token_limit = [lambda: MaxTokensLimiter(max_token_count=max_tokens)] if max_tokens else []
+    traces: list[Any] = []
+    if tracing:
+        from resolvers.tracing import graphql_tracing
+
+        traces = [graphql_tracing]
     return QuireSchema(
         query=Query,
         mutation=Mutation,
@@ -343,6 +351,8 @@ def create_schema(*, max_tokens: int | None = None, batching: bool = False) -> s
             batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None
         ),
         extensions=[
+            *traces,
+            Observe,
             *token_limit,
             lambda: ParserCache(maxsize=1024),
             RefuseBadCredentials,

@@ -1,0 +1,59 @@
+"""Readiness: can this instance serve? The database answers, its schema is at the newest
+migration, and Redis answers when it is configured. Each check is bounded in time."""
+
+import asyncio
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.database import Database
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def check_database(database: Database, head: str | None) -> list[Check]:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), database.reader.connect() as connection:
+            await connection.execute(sa.text("SELECT 1"))
+            has_versions = await connection.run_sync(
+                lambda sync: sa.inspect(sync).has_table("alembic_version")
+            )
+            current = (
+                await connection.scalar(sa.text("SELECT version_num FROM alembic_version"))
+                if has_versions
+                else None
+            )
+    except (TimeoutError, SQLAlchemyError, OSError) as error:
+        # The error's type only: driver messages can carry host names and user names.
+        return [Check("database", False, f"unreachable ({type(error).__name__})")]
+    migrated = current == head
+    detail = f"at {current}" if migrated else f"at {current or 'nothing'}, newest is {head}"
+    return [Check("database", True, "reachable"), Check("migrations", migrated, detail)]
+
+
+async def check_redis(redis: Redis | None) -> list[Check]:
+    if redis is None:
+        return []
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            await redis.ping()
+    except (TimeoutError, RedisError, OSError) as error:
+        return [Check("redis", False, f"unreachable ({type(error).__name__})")]
+    return [Check("redis", True, "reachable")]
+
+
+async def readiness(database: Database, redis: Redis | None, head: str | None) -> list[Check]:
+    database_checks, redis_checks = await asyncio.gather(
+        check_database(database, head), check_redis(redis)
+    )
+    return [*database_checks, *redis_checks]

@@ -1,0 +1,190 @@
+"""What operators see: Prometheus metrics, structured logs with the request id on every line,
+and the per-request tallies (SQL statements) that the access line reports.
+
+Metrics are process-global (prometheus-client's default registry). With several workers,
+`quire serve` points PROMETHEUS_MULTIPROC_DIR at a directory shared by them, and /metrics
+aggregates every worker's numbers.
+"""
+
+import logging
+import os
+import re
+import sys
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from settings import Settings
+
+# --- per-request state -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RequestTally:
+    request_id: str | None = None
+    statements: int = 0
+    user_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+TALLY: ContextVar[RequestTally | None] = ContextVar("quire_request_tally", default=None)
+
+
+def start_tally(request_id: str | None) -> RequestTally:
+    tally = RequestTally(request_id=request_id)
+    TALLY.set(tally)
+    return tally
+
+
+def current_request_id() -> str | None:
+    tally = TALLY.get()
+    return tally.request_id if tally is not None else None
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "quire_http_requests",
+    "HTTP requests by route, method and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "quire_http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+OPERATIONS = Counter(
+    "quire_graphql_operations",
+    "GraphQL operations by operation name, type and outcome",
+    ["operation", "type", "outcome"],
+)
+OPERATION_LATENCY = Histogram(
+    "quire_graphql_operation_duration_seconds",
+    "GraphQL operation latency by operation name",
+    ["operation"],
+    buckets=LATENCY_BUCKETS,
+)
+OPERATION_STATEMENTS = Histogram(
+    "quire_graphql_sql_statements",
+    "SQL statements sent per GraphQL operation",
+    ["operation"],
+    buckets=(0, 1, 2, 3, 4, 5, 8, 12, 20, 50),
+)
+OPERATION_COST = Histogram(
+    "quire_graphql_query_cost",
+    "Static cost of GraphQL operations",
+    ["operation"],
+    buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000),
+)
+LOADER_BATCH = Histogram(
+    "quire_dataloader_batch_size",
+    "Keys per dataloader batch",
+    ["loader"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 250, 1000),
+)
+RATE_LIMITED = Counter(
+    "quire_rate_limit_rejections", "Operations refused by a rate limit", ["budget"]
+)
+POOL_CONNECTIONS = Gauge(
+    "quire_db_pool_connections_in_use",
+    "Database connections checked out of the pool",
+    multiprocess_mode="livesum",
+)
+
+# Operation names come from clients: bounded, or a client could mint a time series per request.
+_OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_OPERATION_NAMES = 500
+_known_operations: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    if not name:
+        return "anonymous"
+    if name in _known_operations:
+        return name
+    if not _OPERATION_NAME.fullmatch(name) or len(_known_operations) >= MAX_OPERATION_NAMES:
+        return "other"
+    _known_operations.add(name)
+    return name
+
+
+def render_metrics() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """Counts the statements of the current request and the connections in use."""
+    sync_engine = engine.sync_engine
+
+    def count_statement(*_args: Any) -> None:
+        tally = TALLY.get()
+        if tally is not None:
+            tally.statements += 1
+
+    sa.event.listen(sync_engine, "before_cursor_execute", count_statement)
+    sa.event.listen(sync_engine.pool, "checkout", lambda *_: POOL_CONNECTIONS.inc())
+    sa.event.listen(sync_engine.pool, "checkin", lambda *_: POOL_CONNECTIONS.dec())
+
+
+# --- logs -----------------------------------------------------------------------------------
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
+        return True
+
+
+QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore", "asyncio", "redis")
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+
+
+def configure_logging(settings: Settings) -> None:
+    """One handler on the root logger (stderr): JSON lines in production, readable text in
+    development; uvicorn's loggers go through it too."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    if settings.log_format_effective == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+                timestamp=False,
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # Drivers log statements with their parameters at DEBUG (emails, password hashes):
+    # whatever QUIRE_LOG_LEVEL says, they only ever log warnings.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
