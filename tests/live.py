@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -63,17 +64,54 @@ def _stop(process: "subprocess.Popen[bytes]") -> None:
         process.wait()
 
 
+@dataclass
+class Server:
+    url: str
+    process: "subprocess.Popen[bytes]"
+    log: Path
+
+
+@contextmanager
+def serving(
+    env: dict[str, str], directory: Path, *, workers: int | None = None
+) -> Iterator[Server]:
+    """`quire serve` (HOST/PORT from a free loopback port, QUIRE_WORKERS=`workers`) on an
+    already migrated database; stopped with SIGTERM when the block exits."""
+    port = free_port()
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port)}
+    if workers is not None:
+        env["QUIRE_WORKERS"] = str(workers)
+    log = directory / "quire-serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603 - this venv's quire
+            [str(VENV_BIN / "quire"), "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        _wait_until_healthy(server.url, process, log)
+        yield server
+    finally:
+        _stop(process)
+
+
+def migrate(env: dict[str, str], *, seed: bool = False) -> None:
+    quire = str(VENV_BIN / "quire")
+    _run(quire, "migrate", env=env)
+    if seed:
+        _run(quire, "seed", *SEED_SIZES, env=env)
+
+
 @contextmanager
 def running_quire(
     env: dict[str, str], directory: Path, *, seed: bool = False, port: int | None = None
 ) -> Iterator[str]:
     """Serve Quire with `env` (which names the database in DATABASE_URL) and yield its base
     URL, `http://127.0.0.1:PORT`. uvicorn's output goes to `directory/uvicorn.log`."""
-    quire = str(VENV_BIN / "quire")
-    _run(quire, "migrate", env=env)
-    if seed:
-        _run(quire, "seed", *SEED_SIZES, env=env)
-
+    migrate(env, seed=seed)
     port = port or free_port()
     log = directory / "uvicorn.log"
     with log.open("wb") as output:

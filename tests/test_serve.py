@@ -1,0 +1,96 @@
+"""`quire serve`: on SIGTERM an instance stops accepting connections,
+finishes the requests in flight, disposes its pool and exits; with several workers, /metrics
+adds up all of them."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import VENV_BIN, migrate, serving
+
+LOG_IN = """mutation ($input: LogInInput!) {
+  logIn(input: $input) { accessToken errors { code } } }"""
+PASSWORD = "a slow but correct password"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, workers: int) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}",
+        # A log-in then takes over a second of argon2 work: a request surely in flight.
+        "QUIRE_ARGON2_TIME_COST": "30",
+        "QUIRE_ADMIN_PASSWORD": PASSWORD,
+        "QUIRE_RATE_LIMIT_ENABLED": "false",
+    }
+    migrate(env)
+    subprocess.run(  # noqa: S603 - this venv's quire
+        [str(VENV_BIN / "quire"), "create-admin", "--username", "ada", "--email", "a@example.com"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    responses: list[httpx.Response] = []
+
+    with serving(env, tmp_path, workers=workers) as server:
+
+        def log_in() -> None:
+            variables = {"input": {"usernameOrEmail": "ada", "password": PASSWORD}}
+            responses.append(
+                httpx.post(
+                    f"{server.url}/graphql",
+                    json={"query": LOG_IN, "variables": variables},
+                    timeout=30,
+                    trust_env=False,
+                )
+            )
+
+        in_flight = threading.Thread(target=log_in)
+        in_flight.start()
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{server.url}/healthz", timeout=2, trust_env=False)
+        in_flight.join(timeout=30)
+        code = server.process.wait(timeout=30)
+
+    assert len(responses) == 1, server.log.read_text()
+    assert responses[0].status_code == 200
+    assert responses[0].json()["data"]["logIn"]["accessToken"]
+    # uvicorn re-raises SIGTERM once it has shut down cleanly (status -15); with workers the
+    # parent waits for them and exits 0.
+    assert code in (0, -signal.SIGTERM), server.log.read_text()
+    log = server.log.read_text()
+    assert "mutation anonymous ok" in log  # the access line of the finished log-in
+    assert log.index("Shutting down") < log.index("mutation anonymous ok")
+    assert "Application shutdown complete" in log  # the lifespan disposed of the pool
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}",
+        "QUIRE_RATE_LIMIT_ENABLED": "false",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    migrate(env)
+    with serving(env, tmp_path, workers=2) as server:
+        for _ in range(12):
+            # A new connection each time, so that the kernel spreads them over both workers;
+            # each scrape (also a new connection) then lands on either of them.
+            httpx.post(
+                f"{server.url}/graphql",
+                json={"query": "{ posts { totalCount } }"},
+                trust_env=False,
+            )
+        scrapes = [httpx.get(f"{server.url}/metrics", trust_env=False).text for _ in range(4)]
+
+    line = 'quire_http_requests_total{method="POST",route="/graphql",status="200"} 12.0'
+    assert all(line in scrape for scrape in scrapes), scrapes[0]
