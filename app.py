@@ -5,10 +5,12 @@
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import getpass
 import ipaddress
+import logging
 import multiprocessing
 import os
 import shutil
@@ -16,8 +18,10 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +30,34 @@ import uvicorn
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UnsetType
 
 from models.database import Database, create_database
 from models.health import readiness
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
+from resolvers import posts
 from resolvers.accounts import create_login_throttle
-from resolvers.context import Context, build_context
+from resolvers.context import Context, authenticate_until, build_context
+from resolvers.errors import QuireError
+from resolvers.events import LocalBus, PublishScheduler, RedisBus
+from resolvers.loaders import Loaders
 from resolvers.observability import (
     RATE_LIMITED,
+    WEBSOCKETS,
     configure_logging,
     instrument_engine,
     render_metrics,
@@ -81,6 +93,10 @@ class RequestRefused(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
+# on_ws_connect's "acknowledge with no payload" (Strawberry's UNSET, typed Any there).
+ACKNOWLEDGE = UnsetType()
+
+
 class QuireGraphQL(GraphQL[Context, None]):
     def __init__(
         self,
@@ -90,6 +106,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         passwords: Passwords,
         rate_limiter: RateLimiter | None = None,
         persisted: PersistedQueries | None = None,
+        events: LocalBus | None = None,
     ) -> None:
         super().__init__(
             create_schema(
@@ -98,7 +115,15 @@ class QuireGraphQL(GraphQL[Context, None]):
                 tracing=settings.otel_enabled,
             ),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            keep_alive=True,
+            keep_alive_interval=settings.ws_keep_alive_seconds,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
+            allowed_origins=settings.allowed_origins,
         )
+        self.events = events
+        self.websockets: set[WebSocket] = set()
+        self.expiries: dict[int, asyncio.Task[None]] = {}
         self.settings = settings
         self.database = database
         self.passwords = passwords
@@ -117,6 +142,43 @@ class QuireGraphQL(GraphQL[Context, None]):
             request_id=getattr(request.state, "request_id", None),
             rate_limiter=self.rate_limiter,
             response=response,
+            events=self.events,
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """graphql-transport-ws / graphql-ws: the connection_init payload may carry
+        `{"authorization": "Bearer ..."}`. A bad or expired token refuses the connection
+        (4403); a good one makes the connection act as its user until the token expires, when
+        the socket is closed (4403, "Token expired")."""
+        params = context.connection_params or {}
+        authorization = params.get("authorization") or params.get("Authorization")
+        if authorization is None:
+            return ACKNOWLEDGE
+        if not isinstance(authorization, str):
+            raise ConnectionRejectionError({"message": "authorization must be a string"})
+        try:
+            viewer, expires_at = await authenticate_until(
+                settings=self.settings, database=self.database, authorization=authorization
+            )
+        except QuireError as error:
+            raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        context.viewer = viewer
+        context.loaders = Loaders(database=self.database, viewer=viewer)
+        context.credentials_error = None
+        if expires_at is not None and isinstance(context.response, WebSocket):
+            self._close_at(context.response, expires_at)
+        return ACKNOWLEDGE
+
+    def _close_at(self, websocket: WebSocket, expires_at: float) -> None:
+        """Closes the socket when its access token expires (the protocol's refusal code)."""
+
+        async def close_when_expired() -> None:
+            await asyncio.sleep(max(0.0, expires_at - time.time()))
+            with contextlib.suppress(RuntimeError, OSError):
+                await websocket.close(code=4403, reason="Token expired")
+
+        self.expiries[id(websocket.scope)] = asyncio.get_running_loop().create_task(
+            close_when_expired()
         )
 
     async def execute_operation(
@@ -186,6 +248,9 @@ class QuireGraphQL(GraphQL[Context, None]):
         return orjson.loads(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -204,6 +269,23 @@ class QuireGraphQL(GraphQL[Context, None]):
             body = {"errors": [{"message": message, "extensions": {"code": "REQUEST_TIMEOUT"}}]}
             response = JSONResponse(body, status_code=504)
         await response(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Subscriptions; connections beyond QUIRE_WS_MAX_CONNECTIONS are refused."""
+        websocket = WebSocket(scope, receive, send)
+        if self.events is None or len(self.websockets) >= self.settings.ws_max_connections:
+            await websocket.close(code=1013, reason="Too many connections; retry later")
+            return
+        self.websockets.add(websocket)
+        WEBSOCKETS.inc()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.websockets.discard(websocket)
+            WEBSOCKETS.dec()
+            expiry = self.expiries.pop(id(scope), None)
+            if expiry is not None:
+                expiry.cancel()
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only `extensions` is a persisted query, not a visit to the playground.
@@ -320,14 +402,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     redis = create_redis(settings)
     rate_limiter = create_rate_limiter(settings)
     persisted = create_persisted_queries(settings, redis)
+    events = create_event_bus(settings, redis)
+    scheduler = PublishScheduler(events, time.time)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if settings.gc_freeze:
             _tune_garbage_collector()
+        await events.start()
+        scheduler.start(await _scheduled_posts(database))
         try:
             yield
         finally:
+            await scheduler.close()
+            await events.close()
             await close_services(database, rate_limiter, persisted)
             if redis is not None:
                 await redis.aclose()
@@ -338,10 +426,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         passwords=create_passwords(settings),
         rate_limiter=rate_limiter,
         persisted=persisted,
+        events=events,
     )
     application = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -373,8 +463,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
     application.state.rate_limiter = rate_limiter
     application.state.persisted = persisted
     application.state.redis = redis
+    application.state.events = events
+    application.state.scheduler = scheduler
     application.state.migration_head = head_revision()
     return application
+
+
+def create_event_bus(settings: Settings, redis: Redis | None) -> LocalBus:
+    if redis is None:
+        return LocalBus(settings.ws_queue_size)
+    channel = f"{settings.redis_key_prefix}:events"
+    return RedisBus(redis, channel=channel, queue_size=settings.ws_queue_size)
+
+
+async def _scheduled_posts(database: Database) -> list[tuple[int, Any]]:
+    """Scheduled posts at start; an unreachable database must not stop the start (readiness
+    reports it), the schedule then fills from events."""
+    try:
+        return await posts.scheduled_posts(database)
+    except (SQLAlchemyError, OSError) as error:
+        logging.getLogger("quire.events").warning(
+            "could not load scheduled posts (%s)", type(error).__name__
+        )
+        return []
 
 
 def _tracing_middleware(settings: Settings) -> list[Middleware]:

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     persisted_query_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # GraphiQL, introspection and "Did you mean ...?" suggestions: unset means on in
     # development and off in production. QUIRE_INTROSPECTION=admins allows it to admins only.
+    # Subscriptions (WebSockets on /graphql): connections per process, subscriptions per
+    # connection, events a slow subscriber may fall behind before it is disconnected, seconds
+    # to send connection_init, and the keep-alive interval of the legacy graphql-ws protocol.
+    ws_max_connections: int = Field(default=1000, ge=1)
+    ws_max_subscriptions: int = Field(default=20, ge=1)
+    ws_queue_size: int = Field(default=100, ge=1)
+    ws_init_timeout_seconds: int = Field(default=10, ge=1)
+    ws_keep_alive_seconds: float = Field(default=15.0, gt=0)
     graphiql: bool | None = None
     introspection: Literal["everyone", "admins", "nobody"] | None = None
     suggestions: bool | None = None

@@ -25,6 +25,9 @@ POSTS = posts_table.c
 class CommentChange:
     comment_id: int | None = None
     problems: list[Problem] | None = None
+    # What subscriptions need to hear of a committed change.
+    post_id: int | None = None
+    status: CommentStatus | None = None
 
 
 def body_problems(body: str, settings: Settings) -> list[Problem]:
@@ -100,6 +103,7 @@ async def add_comment(
                     Problem("parentId", "Reply to a comment on the same post.", "PARENT_INVALID")
                 ]
             )
+        status = await _new_comment_status(connection, settings, viewer)
         comment_id = await connection.scalar(
             sa.insert(comments_table)
             .values(
@@ -107,12 +111,12 @@ async def add_comment(
                 author_id=viewer.user_id,
                 parent_id=parent_id,
                 body=body.strip(),
-                status=await _new_comment_status(connection, settings, viewer),
+                status=status,
                 created_at=utc_now(),
             )
             .returning(COMMENTS.id)
         )
-    return CommentChange(comment_id=comment_id)
+    return CommentChange(comment_id=comment_id, post_id=post_id, status=status)
 
 
 async def _comment(database: Database, viewer: Viewer, comment_id: int) -> Row[Any]:
@@ -162,9 +166,9 @@ async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int)
 async def moderate_comment(
     database: Database, *, viewer: Viewer, comment_id: int, status: CommentStatus
 ) -> CommentChange:
-    await _comment(database, viewer, comment_id)
+    comment = await _comment(database, viewer, comment_id)
     async with database.engine.begin() as connection:
         await connection.execute(
             sa.update(comments_table).where(COMMENTS.id == comment_id).values(status=status)
         )
-    return CommentChange(comment_id=comment_id)
+    return CommentChange(comment_id=comment_id, post_id=comment.post_id, status=status)

@@ -10,6 +10,7 @@ from models.passwords import Passwords
 from models.tables import Role
 from resolvers import accounts, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
+from resolvers.events import LocalBus
 from resolvers.loaders import Loaders
 from resolvers.rate_limits import RateLimiter
 from resolvers.throttle import LoginThrottle
@@ -36,6 +37,9 @@ class Context:
     # Summed cost of the operations of a batched request so far: a batch is checked against
     # the same cost limit as a single operation.
     batch_cost: int = 0
+    # Subscriptions: the event bus, and the connection_init payload of a WebSocket.
+    events: "LocalBus | None" = None
+    connection_params: dict[str, Any] | None = None
 
 
 async def authenticate(
@@ -43,8 +47,18 @@ async def authenticate(
 ) -> Viewer:
     """The viewer a bearer token names; anonymous without one. Deactivated users' tokens stop
     working at once, so an authenticated request costs one lookup of the user."""
+    viewer, _expires_at = await authenticate_until(
+        settings=settings, database=database, authorization=authorization
+    )
+    return viewer
+
+
+async def authenticate_until(
+    *, settings: Settings, database: Database, authorization: str | None
+) -> tuple[Viewer, float | None]:
+    """The viewer and when its token expires (epoch seconds; None when anonymous)."""
     if not authorization:
-        return ANONYMOUS
+        return ANONYMOUS, None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthenticatedError("Send the access token as 'Authorization: Bearer <token>'.")
@@ -52,7 +66,7 @@ async def authenticate(
     user = await accounts.active_user(database, claims.user_id)
     if user is None:
         raise UnauthenticatedError("This account is deactivated or no longer exists.")
-    return Viewer(user_id=user.id, role=Role(user.role))
+    return Viewer(user_id=user.id, role=Role(user.role)), claims.expires_at
 
 
 async def build_context(
@@ -66,6 +80,7 @@ async def build_context(
     request_id: str | None = None,
     rate_limiter: RateLimiter | None = None,
     response: Any = None,
+    events: LocalBus | None = None,
 ) -> Context:
     credentials_error = None
     try:
@@ -86,6 +101,7 @@ async def build_context(
         request_id=request_id,
         rate_limiter=rate_limiter,
         response=response,
+        events=events,
     )
 
 

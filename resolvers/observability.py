@@ -101,6 +101,17 @@ LOADER_BATCH = Histogram(
 RATE_LIMITED = Counter(
     "quire_rate_limit_rejections", "Operations refused by a rate limit", ["budget"]
 )
+WEBSOCKETS = Gauge(
+    "quire_websocket_connections",
+    "Open WebSocket (subscription) connections",
+    multiprocess_mode="livesum",
+)
+EVENTS_DELIVERED = Counter(
+    "quire_subscription_events", "Events handed to subscribers (before visibility checks)"
+)
+SUBSCRIBERS_DROPPED = Counter(
+    "quire_subscribers_dropped", "Subscribers disconnected for falling too far behind"
+)
 POOL_CONNECTIONS = Gauge(
     "quire_db_pool_connections_in_use",
     "Database connections checked out of the pool",

@@ -46,6 +46,8 @@ class PostDraft:
 class PostChange:
     post_id: int | None = None
     problems: list[Problem] | None = None
+    # Set when the change published the post (now or for later): subscriptions hear of it.
+    published_at: datetime | None = None
 
 
 def content_problems(draft: PostDraft, settings: Settings) -> list[Problem]:
@@ -226,7 +228,8 @@ async def set_status(
             .where(POSTS.id == post_id)
             .values(status=status, published_at=published_at, updated_at=utc_now())
         )
-    return PostChange(post_id=post_id)
+    published = published_at if status is PostStatus.PUBLISHED else None
+    return PostChange(post_id=post_id, published_at=published)
 
 
 async def delete_post(database: Database, *, viewer: Viewer, post_id: int) -> None:

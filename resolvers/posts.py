@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
-from models.columns import UTCDateTime
+from models.columns import UTCDateTime, utc_now
 from models.database import Database, fetch_all
 from models.tables import (
     PostStatus,
@@ -236,3 +236,13 @@ async def count_search(database: Database, *, viewer: Viewer, query: str) -> int
     )
     rows = await fetch_all(database, counted)
     return int(rows[0][0])
+
+
+async def scheduled_posts(database: Database) -> list[tuple[int, Any]]:
+    """Published posts whose time has not come yet: (id, published_at)."""
+    statement = sa.select(POSTS.id, POSTS.published_at).where(
+        POSTS.status == PostStatus.PUBLISHED.value, POSTS.published_at > utc_now()
+    )
+    async with database.reader.connect() as connection:
+        result = await connection.execute(statement)
+        return [(row.id, row.published_at) for row in result]

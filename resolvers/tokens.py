@@ -24,6 +24,7 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud", "jti", "role"]
 class AccessClaims:
     user_id: int
     role: Role
+    expires_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,9 @@ def read_access_token(settings: Settings, token: str) -> AccessClaims:
             audience=settings.jwt_audience,
             options={"require": REQUIRED_CLAIMS},
         )
-        return AccessClaims(user_id=int(claims["sub"]), role=Role(claims["role"]))
+        return AccessClaims(
+            user_id=int(claims["sub"]), role=Role(claims["role"]), expires_at=float(claims["exp"])
+        )
     except jwt.ExpiredSignatureError as error:
         raise TokenExpiredError("The access token has expired: refresh it.") from error
     except (jwt.InvalidTokenError, ValueError) as error:

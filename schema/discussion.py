@@ -7,6 +7,7 @@ import strawberry
 from models.tables import CommentStatus
 from resolvers import comment_writes
 from resolvers.context import Info
+from resolvers.events import Event, publish
 from schema.accounts import UserError
 from schema.ids import node_id_of
 from schema.permissions import CanModerate, IsAuthenticated
@@ -61,6 +62,11 @@ class DiscussionMutation:
             if input.parent_id is None
             else node_id_of(input.parent_id, "Comment", "parentId"),
         )
+        if change.comment_id is not None and change.status is not None:
+            await publish(
+                context,
+                Event("comment_added", change.comment_id, change.post_id, change.status.value),
+            )
         return await CommentPayload.from_change(info, change)
 
     @strawberry.mutation(
@@ -102,4 +108,9 @@ class DiscussionMutation:
             comment_id=node_id_of(id, "Comment", "id"),
             status=status,
         )
+        if change.comment_id is not None and status is CommentStatus.APPROVED:
+            await publish(
+                info.context,
+                Event("comment_approved", change.comment_id, change.post_id, status.value),
+            )
         return await CommentPayload.from_change(info, change)

@@ -1,5 +1,6 @@
 """Writing posts, as clients see it: inputs, payloads and the mutations."""
 
+import time
 from datetime import datetime
 from typing import Self
 
@@ -8,6 +9,7 @@ import strawberry
 from models.tables import PostStatus
 from resolvers import post_writes
 from resolvers.context import Info
+from resolvers.events import Event, publish
 from schema.accounts import UserError
 from schema.ids import node_id_of
 from schema.permissions import CanWritePosts
@@ -128,4 +130,10 @@ async def _set_status(
         status=status,
         published_at=published_at,
     )
+    if change.post_id is not None and change.published_at is not None:
+        at = change.published_at.timestamp()
+        if at <= time.time():
+            await publish(info.context, Event("post_published", change.post_id))
+        else:
+            await publish(info.context, Event("post_scheduled", change.post_id, at=at))
     return await PostPayload.from_change(info, change)

@@ -26,6 +26,7 @@ from schema.limits import QueryLimits
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.publishing import PublishingMutation
+from schema.realtime import Subscription
 from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
@@ -346,6 +347,7 @@ def create_schema(
     return QuireSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Post, Author, Comment, Tag],
         config=StrawberryConfig(
             batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None

@@ -1,0 +1,125 @@
+"""Subscriptions: new comments on a post, posts as they become visible, and the moderation
+queue. Every event is checked again for the subscriber, with fresh loaders of its viewer, so a
+subscriber only ever receives what it could query at that moment; nested fields of the event
+resolve through those loaders, batched like any query."""
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+import strawberry
+from starlette.websockets import WebSocket
+
+from models.tables import CommentStatus, Role
+from resolvers import accounts
+from resolvers.authorization import may_moderate
+from resolvers.context import Context, Info
+from resolvers.errors import ForbiddenError, NotFoundError
+from resolvers.events import Event, EventKind, LocalBus, SubscriberTooSlow
+from resolvers.loaders import Loaders
+from resolvers.visibility import Viewer
+from schema.ids import node_id_of
+from schema.permissions import CanModerate
+from schema.types import Comment, Post
+
+# Ids already delivered to one subscription (an editor sees a comment when it is added and
+# again when it is approved): remembered up to this many.
+REMEMBERED = 1000
+
+
+@dataclass
+class _Delivered:
+    ids: dict[int, None]
+
+    def first_time(self, item_id: int) -> bool:
+        if item_id in self.ids:
+            return False
+        self.ids[item_id] = None
+        if len(self.ids) > REMEMBERED:
+            self.ids.pop(next(iter(self.ids)))
+        return True
+
+
+def _bus(context: Context) -> LocalBus:
+    if context.events is None:
+        raise NotFoundError("Subscriptions are not available on this server.")
+    return context.events
+
+
+def _fresh_loaders(context: Context) -> Loaders:
+    return Loaders(database=context.database, viewer=context.viewer)
+
+
+async def _events(context: Context, kinds: list[EventKind]) -> AsyncGenerator[Event, None]:
+    with _bus(context).subscribe(kinds) as subscription:
+        try:
+            async for event in subscription:
+                yield event
+        except SubscriberTooSlow as error:
+            # Disconnect, with the reason, rather than silently skip what it missed.
+            if isinstance(context.response, WebSocket):
+                await context.response.close(code=1008, reason=str(error)[:120])
+            raise
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Comments on a post as they appear: approved ones for everyone, pending "
+        "ones too for editors and their authors."
+    )
+    async def comment_added(
+        self, info: Info, post_id: strawberry.ID
+    ) -> AsyncGenerator[Comment, None]:
+        context = info.context
+        post = node_id_of(post_id, "Post", "postId")
+        if await _fresh_loaders(context).post_by_id.load(post) is None:
+            raise NotFoundError("No post with this ID.")
+        delivered = _Delivered({})
+        async for event in _events(context, ["comment_added", "comment_approved"]):
+            if event.post_id != post:
+                continue
+            loaders = _fresh_loaders(context)
+            row = await loaders.comment_by_id.load(event.id)
+            visible_post = await loaders.post_by_id.load(post)
+            if row is not None and visible_post is not None and delivered.first_time(row.id):
+                yield Comment.from_row(row, loaders)
+
+    @strawberry.subscription(
+        description="Posts as they become visible (scheduled ones when their time comes), "
+        "optionally only those with a tag or by an author."
+    )
+    async def post_published(
+        self, info: Info, tag: str | None = None, author: str | None = None
+    ) -> AsyncGenerator[Post, None]:
+        context = info.context
+        delivered = _Delivered({})
+        async for event in _events(context, ["post_published"]):
+            loaders = _fresh_loaders(context)
+            row = await loaders.post_by_id.load(event.id)
+            if row is None or not delivered.first_time(row.id):
+                continue
+            if author is not None and row.author_username != author.strip().lower():
+                continue
+            if tag is not None:
+                tags = await loaders.tags_by_post_id.load(row.id)
+                if all(found.slug != tag for found in tags):
+                    continue
+            yield Post.from_row(row, loaders)
+
+    @strawberry.subscription(
+        permission_classes=[CanModerate],
+        description="New comments waiting for moderation (editors and admins).",
+    )
+    async def moderation_queue(self, info: Info) -> AsyncGenerator[Comment, None]:
+        context = info.context
+        async for event in _events(context, ["comment_added"]):
+            if event.status != CommentStatus.PENDING.value:
+                continue
+            # The moderator may have lost the role or been deactivated since subscribing.
+            user = await accounts.active_user(context.database, context.viewer.user_id or 0)
+            if user is None or not may_moderate(Viewer(user.id, Role(user.role))):
+                raise ForbiddenError("Only editors and admins can moderate comments.")
+            loaders = _fresh_loaders(context)
+            row = await loaders.comment_by_id.load(event.id)
+            if row is not None and row.status == CommentStatus.PENDING.value:
+                yield Comment.from_row(row, loaders)
