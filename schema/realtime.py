@@ -14,7 +14,8 @@ from resolvers import accounts
 from resolvers.authorization import may_moderate
 from resolvers.context import Context, Info
 from resolvers.errors import ForbiddenError, NotFoundError
-from resolvers.events import Event, EventKind, LocalBus, SubscriberTooSlow
+from resolvers.events import Event, LocalBus, SubscriberTooSlow
+from resolvers.events import Subscription as SubscriptionQueue
 from resolvers.loaders import Loaders
 from resolvers.visibility import Viewer
 from schema.ids import node_id_of
@@ -49,16 +50,15 @@ def _fresh_loaders(context: Context) -> Loaders:
     return Loaders(database=context.database, viewer=context.viewer)
 
 
-async def _events(context: Context, kinds: list[EventKind]) -> AsyncGenerator[Event, None]:
-    with _bus(context).subscribe(kinds) as subscription:
-        try:
-            async for event in subscription:
-                yield event
-        except SubscriberTooSlow as error:
-            # Disconnect, with the reason, rather than silently skip what it missed.
-            if isinstance(context.response, WebSocket):
-                await context.response.close(code=1008, reason=str(error)[:120])
-            raise
+async def _events(subscription: SubscriptionQueue, context: Context) -> AsyncGenerator[Event, None]:
+    try:
+        async for event in subscription:
+            yield event
+    except SubscriberTooSlow as error:
+        # Disconnect, with the reason, rather than silently skip what it missed.
+        if isinstance(context.response, WebSocket):
+            await context.response.close(code=1008, reason=str(error)[:120])
+        raise
 
 
 @strawberry.type
@@ -72,17 +72,19 @@ class Subscription:
     ) -> AsyncGenerator[Comment, None]:
         context = info.context
         post = node_id_of(post_id, "Post", "postId")
-        if await _fresh_loaders(context).post_by_id.load(post) is None:
-            raise NotFoundError("No post with this ID.")
-        delivered = _Delivered({})
-        async for event in _events(context, ["comment_added", "comment_approved"]):
-            if event.post_id != post:
-                continue
-            loaders = _fresh_loaders(context)
-            row = await loaders.comment_by_id.load(event.id)
-            visible_post = await loaders.post_by_id.load(post)
-            if row is not None and visible_post is not None and delivered.first_time(row.id):
-                yield Comment.from_row(row, loaders)
+        # Listen first, then check: nothing published in between is missed.
+        with _bus(context).subscribe(["comment_added", "comment_approved"]) as subscription:
+            if await _fresh_loaders(context).post_by_id.load(post) is None:
+                raise NotFoundError("No post with this ID.")
+            delivered = _Delivered({})
+            async for event in _events(subscription, context):
+                if event.post_id != post:
+                    continue
+                loaders = _fresh_loaders(context)
+                row = await loaders.comment_by_id.load(event.id)
+                visible_post = await loaders.post_by_id.load(post)
+                if row is not None and visible_post is not None and delivered.first_time(row.id):
+                    yield Comment.from_row(row, loaders)
 
     @strawberry.subscription(
         description="Posts as they become visible (scheduled ones when their time comes), "
@@ -93,18 +95,19 @@ class Subscription:
     ) -> AsyncGenerator[Post, None]:
         context = info.context
         delivered = _Delivered({})
-        async for event in _events(context, ["post_published"]):
-            loaders = _fresh_loaders(context)
-            row = await loaders.post_by_id.load(event.id)
-            if row is None or not delivered.first_time(row.id):
-                continue
-            if author is not None and row.author_username != author.strip().lower():
-                continue
-            if tag is not None:
-                tags = await loaders.tags_by_post_id.load(row.id)
-                if all(found.slug != tag for found in tags):
+        with _bus(context).subscribe(["post_published"]) as subscription:
+            async for event in _events(subscription, context):
+                loaders = _fresh_loaders(context)
+                row = await loaders.post_by_id.load(event.id)
+                if row is None or not delivered.first_time(row.id):
                     continue
-            yield Post.from_row(row, loaders)
+                if author is not None and row.author_username != author.strip().lower():
+                    continue
+                if tag is not None:
+                    tags = await loaders.tags_by_post_id.load(row.id)
+                    if all(found.slug != tag for found in tags):
+                        continue
+                yield Post.from_row(row, loaders)
 
     @strawberry.subscription(
         permission_classes=[CanModerate],
@@ -112,14 +115,15 @@ class Subscription:
     )
     async def moderation_queue(self, info: Info) -> AsyncGenerator[Comment, None]:
         context = info.context
-        async for event in _events(context, ["comment_added"]):
-            if event.status != CommentStatus.PENDING.value:
-                continue
-            # The moderator may have lost the role or been deactivated since subscribing.
-            user = await accounts.active_user(context.database, context.viewer.user_id or 0)
-            if user is None or not may_moderate(Viewer(user.id, Role(user.role))):
-                raise ForbiddenError("Only editors and admins can moderate comments.")
-            loaders = _fresh_loaders(context)
-            row = await loaders.comment_by_id.load(event.id)
-            if row is not None and row.status == CommentStatus.PENDING.value:
-                yield Comment.from_row(row, loaders)
+        with _bus(context).subscribe(["comment_added"]) as subscription:
+            async for event in _events(subscription, context):
+                if event.status != CommentStatus.PENDING.value:
+                    continue
+                # The moderator may have lost the role or been deactivated since subscribing.
+                user = await accounts.active_user(context.database, context.viewer.user_id or 0)
+                if user is None or not may_moderate(Viewer(user.id, Role(user.role))):
+                    raise ForbiddenError("Only editors and admins can moderate comments.")
+                loaders = _fresh_loaders(context)
+                row = await loaders.comment_by_id.load(event.id)
+                if row is not None and row.status == CommentStatus.PENDING.value:
+                    yield Comment.from_row(row, loaders)
