@@ -1,0 +1,167 @@
+"""Two uvicorn processes on different ports, one PostgreSQL database and one Redis: a comment
+added through instance A reaches a subscriber connected to instance B; with Redis stopped, both
+keep serving queries and report not-ready on /readyz instead of crashing.
+
+Redis here is a private redis-server started by the test (so that it can be stopped without
+disturbing anything else); PostgreSQL is a fresh database, as in conftest."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from models.database import create_database
+from models.tables import Role
+from resolvers.tokens import issue_access_token
+from settings import Settings
+from tests.conftest import ON_CI, POSTGRES_ADMIN_DSN, _postgres, _run
+from tests.factories import create_post, create_user
+from tests.live import free_port, running_quire
+from tests.test_subscriptions import ADD_COMMENT, COMMENT_ADDED, global_id
+from tests.wsclient import graphql_socket
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if ON_CI:
+        pytest.fail(f"required on CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    binary = shutil.which("redis-server")
+    _require(binary is not None, "redis-server is not installed")
+    assert binary is not None
+    port = free_port()
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(  # noqa: S603 - the system's redis-server, fixed arguments
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0", process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    name = f"quire_two_{uuid.uuid4().hex[:10]}"
+    try:
+        _run(_postgres(f'CREATE DATABASE "{name}"'))
+    except OSError as error:
+        _require(False, f"PostgreSQL unreachable: {error}")
+    admin = sa.engine.make_url(POSTGRES_ADMIN_DSN)
+    url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False
+    )
+    try:
+        yield url
+    finally:
+        _run(_postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def instances(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_url: str,
+    redis_server: tuple[str, "subprocess.Popen[bytes]"],
+) -> Iterator[tuple[str, str]]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_server[0],
+        "QUIRE_REDIS_KEY_PREFIX": f"quire-two-{uuid.uuid4().hex[:8]}",
+        "QUIRE_REDIS_TIMEOUT_SECONDS": "0.5",
+    }
+    with ExitStack() as stack:
+        first = stack.enter_context(running_quire(env, tmp_path_factory.mktemp("a")))
+        second = stack.enter_context(running_quire(env, tmp_path_factory.mktemp("b")))
+        yield first, second
+
+
+@pytest.fixture(scope="module")
+async def scene(postgres_url: str, instances: tuple[str, str]) -> dict[str, str]:
+    settings = Settings(database_url=postgres_url, _env_file=None)
+    database = create_database(settings)
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Across instances")
+    await database.dispose()
+    token, _ = issue_access_token(settings, user_id=author, role=Role.AUTHOR)
+    return {"post": global_id("Post", post), "token": token}
+
+
+async def test_a_comment_through_a_reaches_a_subscriber_on_b(
+    instances: tuple[str, str], scene: dict[str, str]
+) -> None:
+    first, second = instances
+    async with graphql_socket(second.replace("http://", "ws://") + "/graphql") as subscriber:
+        await subscriber.subscribe("1", COMMENT_ADDED, {"post": scene["post"]})
+        started = time.monotonic()
+        async with httpx.AsyncClient(base_url=first, trust_env=False) as http:
+            response = await http.post(
+                "/graphql",
+                json={"query": ADD_COMMENT, "variables": {"post": scene["post"], "body": "Hi B"}},
+                headers={"authorization": f"Bearer {scene['token']}"},
+            )
+        assert response.json()["data"]["addComment"]["comment"]["status"] == "APPROVED"
+        data = await subscriber.next_data("1", seconds=5)
+        elapsed = time.monotonic() - started
+
+    assert data["data"]["commentAdded"]["body"] == "Hi B"
+    assert data["data"]["commentAdded"]["post"] == {"title": "Across instances"}
+    assert elapsed < 5
+
+
+async def test_without_redis_both_keep_serving_and_report_not_ready(
+    instances: tuple[str, str],
+    scene: dict[str, str],
+    redis_server: tuple[str, "subprocess.Popen[bytes]"],
+) -> None:
+    _url, process = redis_server
+    process.terminate()
+    process.wait(timeout=10)
+
+    for base_url in instances:
+        async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=10) as http:
+            query = await http.post("/graphql", json={"query": "{ posts { totalCount } }"})
+            ready = await http.get("/readyz")
+            alive = await http.get("/healthz")
+        assert query.status_code == 200
+        assert query.json()["data"] == {"posts": {"totalCount": 1}}
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["redis"]["ok"] is False
+        assert ready.json()["checks"]["database"]["ok"] is True
+        assert alive.status_code == 200
