@@ -8,6 +8,7 @@
     "# Ctrl-Enter runs the query; the Explorer on the left builds one by clicking.",
     "# Authenticated requests: add headers in the Headers tab below, e.g.",
     '#   {"Authorization": "Bearer <token>"}',
+    "# Subscriptions work too, e.g. subscription { postPublished { title } }",
     "",
     "{",
     "  posts(first: 5) {",
@@ -25,7 +26,27 @@
   container.style.height = "100vh";
   var explorer = GraphiQLPluginExplorer.explorerPlugin();
 
-  var fetcher = GraphiQL.createFetcher({ url: container.dataset.endpoint });
+  var endpoint = container.dataset.endpoint;
+  var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  var subscriptionUrl = scheme + "//" + window.location.host + endpoint;
+  // Subscriptions run over a WebSocket (graphql-transport-ws, through GraphiQL's bundled
+  // graphql-ws client), which carries no HTTP headers: the Headers tab's values go in the
+  // connection_init payload instead, one socket per distinct set of headers.
+  var fetchers = {};
+  function fetcherFor(headers) {
+    var key = JSON.stringify(headers || {});
+    if (!fetchers[key]) {
+      fetchers[key] = GraphiQL.createFetcher({
+        url: endpoint,
+        subscriptionUrl: subscriptionUrl,
+        wsConnectionParams: headers || {},
+      });
+    }
+    return fetchers[key];
+  }
+  var fetcher = function (params, options) {
+    return fetcherFor(options && options.headers)(params, options);
+  };
 
   var graphiql = React.createElement(GraphiQL, {
     fetcher: fetcher,

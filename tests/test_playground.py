@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -172,4 +173,75 @@ async def test_graphiql_runs_a_query_in_chromium(live_server: str) -> None:
         if urlsplit(url).scheme not in ("data", "blob") and urlsplit(url).hostname != "127.0.0.1"
     ]
     assert not offsite
+    assert not page_errors
+
+
+SIGN_UP = """mutation ($input: SignUpInput!) { signUp(input: $input) { accessToken } }"""
+
+
+async def _graphiql_tab(browser: Any, url: str, document: str, token: str) -> Any:
+    """A GraphiQL tab with `document` in the editor and the bearer token in its headers."""
+    page = await browser.new_page(viewport={"width": 1400, "height": 800})
+    await page.goto(f"{url}/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    await editor.wait_for(timeout=30_000)
+    await editor.evaluate("(node, text) => node.CodeMirror.setValue(text)", document)
+    await page.get_by_role("button", name="Headers").click()
+    headers = page.locator(".graphiql-editor-tool .CodeMirror").last
+    await headers.evaluate(
+        "(node, text) => node.CodeMirror.setValue(text)",
+        json.dumps({"Authorization": f"Bearer {token}"}),
+    )
+    await page.locator(".graphiql-execute-button").click()
+    return page
+
+
+@pytest.mark.browser
+async def test_graphiql_shows_a_comment_from_another_tab_live(live_server: str) -> None:
+    """Issue 6's "done when": a new user subscribes to commentAdded in one GraphiQL tab and
+    sees the comment they post from another tab appear (pending comments are visible to
+    their author)."""
+    async with httpx.AsyncClient(base_url=live_server, trust_env=False) as client:
+        signed = await client.post(
+            "/graphql",
+            json={
+                "query": SIGN_UP,
+                "variables": {
+                    "input": {
+                        "username": "newreader",
+                        "email": "newreader@example.com",
+                        "password": "a long enough password",
+                        "displayName": "New Reader",
+                    }
+                },
+            },
+        )
+        token = signed.json()["data"]["signUp"]["accessToken"]
+        posts = await client.post(
+            "/graphql", json={"query": "{ posts(first: 1) { nodes { id } } }"}
+        )
+    post_id = posts.json()["data"]["posts"]["nodes"][0]["id"]
+    subscription = f'subscription {{ commentAdded(postId: "{post_id}") {{ body status }} }}'
+    mutation = (
+        f'mutation {{ addComment(input: {{postId: "{post_id}", body: "Live from tab two"}}) '
+        "{ comment { status } } }"
+    )
+
+    page_errors: list[str] = []
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            listening = await _graphiql_tab(browser, live_server, subscription, token)
+            listening.on("pageerror", lambda error: page_errors.append(str(error)))
+            await listening.wait_for_timeout(1000)  # the socket is open and subscribed
+            posting = await _graphiql_tab(browser, live_server, mutation, token)
+            await expect(posting.locator(".graphiql-response")).to_contain_text("PENDING")
+            await expect(listening.locator(".graphiql-response")).to_contain_text(
+                "Live from tab two", timeout=10_000
+            )
+        finally:
+            await browser.close()
+
     assert not page_errors

@@ -26,6 +26,7 @@ class Socket:
         """The next message that is not a keep-alive."""
         while True:
             raw = await asyncio.wait_for(self.connection.recv(), seconds)
+            assert isinstance(raw, str), f"a binary frame: {raw!r}"  # the protocols want text
             message: dict[str, Any] = json.loads(raw)
             if message.get("type") not in ("ka", "ping", "pong"):
                 return message
