@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: install run migrate seed test test-sqlite lint typecheck check schema release-schema bench clean
+.PHONY: install run migrate seed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
 
 $(INSTALLED): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ schema: install
 # (quire check-documents) together with schema/trusted-documents.json.
 release-schema: schema
 	cp schema.graphql schema/released.graphql
+
+container-steps:
+	bash .ci/container-steps
+
+LOAD_HOST ?= http://127.0.0.1:8000
+LOAD_ARGS ?= --headless -u 20 -r 5 -t 1m
+load: install
+	$(BIN)/locust -f bench/locustfile.py --host $(LOAD_HOST) $(LOAD_ARGS)
 
 bench: install
 	bash bench/run.sh

@@ -578,6 +578,10 @@ def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
     """
     configure_logging(settings)
     if settings.workers == 1:
+        # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; that shutdown is
+        # the expected way to stop, so the process then exits 0.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, lambda *_: None)
         uvicorn.Server(_uvicorn_config(settings)).run()
         return
     # Each worker writes its metrics here and /metrics (in any worker) sums them all.
