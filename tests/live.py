@@ -5,6 +5,7 @@ environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a free lo
 waits for /healthz and yields the base URL; the server is stopped when the block exits.
 """
 
+import os
 import socket
 import subprocess
 import sys
@@ -21,8 +22,19 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
 UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
+ON_CI = os.environ.get("CI") == "true"
 STARTUP_SECONDS = 60
 STOP_SECONDS = 10
+
+
+def require(condition: bool, reason: str) -> None:
+    """What a test needs from the machine: skipped on a developer machine when missing, a
+    failure on CI (CI=true), where everything must be installed."""
+    if condition:
+        return
+    if ON_CI:
+        pytest.fail(f"required on CI: {reason}")
+    pytest.skip(reason)
 
 
 def free_port() -> int:

@@ -16,27 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.live import REPO, running_quire
+from tests.live import REPO, require, running_quire
 
 AUDIT_SCRIPT = REPO / "tests" / "graphql_http_audit.mjs"
 GRAPHQL_HTTP = REPO / "node_modules" / "graphql-http" / "package.json"
 STATUSES = {"ok", "notice", "warn", "error"}
-ON_CI = os.environ.get("CI") == "true"
-
-
-def _require(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if ON_CI:
-        pytest.fail(f"required on CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
     found = shutil.which("node")
-    _require(found is not None, "node missing: apt-get install -y nodejs npm")
-    _require(GRAPHQL_HTTP.exists(), f"{GRAPHQL_HTTP.parent} missing: run `npm ci`")
+    require(found is not None, "node missing: apt-get install -y nodejs npm")
+    require(GRAPHQL_HTTP.exists(), f"{GRAPHQL_HTTP.parent} missing: run `npm ci`")
     assert found is not None
     return found
 

@@ -29,7 +29,7 @@ from schema.playground import (
     playground_assets,
     render_page,
 )
-from tests.live import REPO, running_quire
+from tests.live import REPO, require, running_quire
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,15 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 QUERY = "{ posts(first: 2) { nodes { title } } }"
-ON_CI = os.environ.get("CI") == "true"
-
-
-def _require(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if ON_CI:
-        pytest.fail(f"required on CI: {reason}")
-    pytest.skip(reason)
 
 
 def _sri(file: Path) -> str:
@@ -83,7 +74,7 @@ def test_package_json_pins_the_served_versions() -> None:
 
 
 def test_integrity_hashes_match_node_modules() -> None:
-    _require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
+    require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
 
     for asset in ASSETS:
         manifest = json.loads((NODE_MODULES / asset.package / "package.json").read_text())
@@ -121,8 +112,8 @@ async def test_assets_serve_only_the_allow_list() -> None:
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium")
-    _require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
+    require(CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install -y chromium")
+    require(local_assets_installed(), f"no GraphiQL assets in {NODE_MODULES}: run `npm ci`")
     directory = tmp_path_factory.mktemp("playground")
     env = {
         **os.environ,

@@ -22,19 +22,11 @@ from models.database import create_database
 from models.tables import Role
 from resolvers.tokens import issue_access_token
 from settings import Settings
-from tests.conftest import ON_CI, POSTGRES_ADMIN_DSN, _postgres, _run
+from tests.conftest import POSTGRES_ADMIN_DSN, _postgres, _run
 from tests.factories import create_post, create_user
-from tests.live import free_port, running_quire
+from tests.live import free_port, require, running_quire
 from tests.test_subscriptions import ADD_COMMENT, COMMENT_ADDED, global_id
 from tests.wsclient import graphql_socket
-
-
-def _require(condition: bool, reason: str) -> None:
-    if condition:
-        return
-    if ON_CI:
-        pytest.fail(f"required on CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +34,7 @@ def redis_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, "subprocess.Popen[bytes]"]]:
     binary = shutil.which("redis-server")
-    _require(binary is not None, "redis-server is not installed")
+    require(binary is not None, "redis-server is not installed")
     assert binary is not None
     port = free_port()
     directory = tmp_path_factory.mktemp("redis")
@@ -82,7 +74,7 @@ def postgres_url() -> Iterator[str]:
     try:
         _run(_postgres(f'CREATE DATABASE "{name}"'))
     except OSError as error:
-        _require(False, f"PostgreSQL unreachable: {error}")
+        require(False, f"PostgreSQL unreachable: {error}")
     admin = sa.engine.make_url(POSTGRES_ADMIN_DSN)
     url = admin.set(drivername="postgresql+asyncpg", database=name).render_as_string(
         hide_password=False
