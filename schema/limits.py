@@ -32,7 +32,9 @@ from graphql import (
     validate,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from models.tables import Role
 from resolvers.observability import RATE_LIMITED
@@ -271,11 +273,13 @@ class QueryLimits(SchemaExtension):
                 self.spending = await limiter.spend_cost(client, self.measure.cost)
             except RateLimitedError as error:
                 RATE_LIMITED.labels("cost").inc()
-                context.result = GraphQLExecutionResult(
-                    data=None,
-                    errors=[GraphQLError(error.message, original_error=error)],
-                )
-                if quire.response is not None:
+                refusal = GraphQLError(error.message, original_error=error)
+                if context.operation_type is OperationType.SUBSCRIPTION:
+                    # A subscription ignores a preset result; Strawberry reports what its
+                    # on_execute hooks raise as the stream's one result.
+                    raise refusal from None
+                context.result = GraphQLExecutionResult(data=None, errors=[refusal])
+                if isinstance(quire.response, Response):
                     quire.response.status_code = 429
                     quire.response.headers["retry-after"] = str(error.extensions["retryAfter"])
         yield

@@ -166,3 +166,16 @@ async def test_a_cross_site_page_cannot_open_a_socket(
                 pass
         async with connect(url, origin=LOCAL, subprotocols=protocols) as allowed:
             assert allowed.subprotocol == "graphql-transport-ws"
+
+
+async def test_a_subscription_over_the_cost_budget_is_refused_cleanly(
+    settings: Settings, database: Database
+) -> None:
+    frugal = create_app(settings.model_copy(update={"rate_limit_cost": "2/minute"}))
+    async with served(frugal) as url, graphql_socket(url) as socket:
+        await socket.subscribe("1", "subscription { postPublished { title slug } }")
+        refused = await socket.receive()
+
+    assert refused["id"] == "1"
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
