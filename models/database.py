@@ -1,12 +1,15 @@
 """The async engine and session factory, configured from settings."""
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     create_async_engine,
 )
@@ -14,6 +17,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
 from settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +84,63 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# Checkouts and check-ins finishing after their caller was cancelled (see connect()).
+_DETACHED: set["asyncio.Task[Any]"] = set()
+
+
+async def _uncancellable(awaitable: Awaitable[T]) -> T:
+    """Awaits `awaitable` to its end even if the caller is cancelled meanwhile: the caller
+    still sees the CancelledError, the work finishes in the background."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        _DETACHED.add(task)
+        task.add_done_callback(_DETACHED.discard)
+        raise
+
+
+@asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """`engine.connect()`, safe against cancellation. graphql-core cancels the sibling
+    resolvers of a field that failed, and a request time limit cancels whatever runs; a
+    cancellation landing while SQLAlchemy checks a connection out (setting its isolation level)
+    or checks it back in would leave it outside the pool. Both steps run to their end, and a
+    connection checked out for a caller that is gone is returned at once."""
+    connection = engine.connect()
+    checkout = asyncio.ensure_future(connection.start())
+    try:
+        await asyncio.shield(checkout)
+    except asyncio.CancelledError:
+        _DETACHED.add(checkout)
+
+        def give_back(task: "asyncio.Task[Any]") -> None:
+            _DETACHED.discard(task)
+            if not task.cancelled() and task.exception() is None:
+                closing = asyncio.ensure_future(connection.close())
+                _DETACHED.add(closing)
+                closing.add_done_callback(_DETACHED.discard)
+
+        checkout.add_done_callback(give_back)
+        raise
+    try:
+        yield connection
+    finally:
+        await _uncancellable(connection.close())
+
+
+@asynccontextmanager
+async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction on a connection from connect(): committed when the block ends, rolled
+    back when it raises (a cancellation included)."""
+    async with connect(engine) as connection, connection.begin():
+        yield connection
+
+
 async def fetch_all(
     database: Database, statement: Executable, parameters: dict[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
     """Run one read statement on a short-lived pooled connection."""
-    async with database.reader.connect() as connection:
+    async with connect(database.reader) as connection:
         result = await connection.execute(statement, parameters)
         return result.all()

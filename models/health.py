@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.database import Database
+from models.database import Database, connect
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -23,7 +23,7 @@ class Check:
 
 async def check_database(database: Database, head: str | None) -> list[Check]:
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), database.reader.connect() as connection:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), connect(database.reader) as connection:
             await connection.execute(sa.text("SELECT 1"))
             has_versions = await connection.run_sync(
                 lambda sync: sa.inspect(sync).has_table("alembic_version")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
-from models.database import Database
+from models.database import Database, begin, connect
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
@@ -105,7 +105,7 @@ def _normalized(sign_up: SignUp) -> SignUp:
 
 
 async def _taken(database: Database, sign_up: SignUp) -> list[Problem]:
-    async with database.engine.connect() as connection:
+    async with connect(database.engine) as connection:
         rows = (
             await connection.execute(
                 sa.select(USERS.username, USERS.email).where(
@@ -152,7 +152,7 @@ async def sign_up(
         return Session(problems=problems)
     password_hash = await passwords.hash(sign_up.password)
     try:
-        async with database.engine.begin() as connection:
+        async with begin(database.engine) as connection:
             user_id = await insert_user(
                 connection, sign_up=sign_up, role=Role.READER, password_hash=password_hash
             )
@@ -190,7 +190,7 @@ async def log_in(
         raise TooManyAttemptsError(
             f"Too many failed log-ins: try again in {seconds} seconds.", retryAfterSeconds=seconds
         )
-    async with database.engine.connect() as connection:
+    async with connect(database.engine) as connection:
         result = await connection.execute(
             sa.select(*USER_COLUMNS, USERS.password_hash).where(
                 sa.or_(USERS.username == login, USERS.email == login)
@@ -205,7 +205,7 @@ async def log_in(
         throttle.record_failure(account=login, address=client_address)
         return Session(problems=[Problem(None, WRONG_CREDENTIALS, "INVALID_CREDENTIALS")])
     throttle.record_success(account=login)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         if passwords.needs_rehash(found.password_hash):
             await connection.execute(
                 sa.update(users_table)
@@ -217,7 +217,7 @@ async def log_in(
 
 
 async def refresh_session(database: Database, *, settings: Settings, refresh_token: str) -> Session:
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         rotation = await tokens.rotate_refresh_token(connection, settings, refresh_token)
         user = None if rotation.user_id is None else await user_by_id(connection, rotation.user_id)
     # Raised after the transaction: a family revoked for reuse must stay revoked.
@@ -229,12 +229,12 @@ async def refresh_session(database: Database, *, settings: Settings, refresh_tok
 
 
 async def log_out(database: Database, *, refresh_token: str) -> bool:
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         return await tokens.revoke_refresh_token(connection, refresh_token)
 
 
 async def active_user(database: Database, user_id: int) -> Row[Any] | None:
-    async with database.reader.connect() as connection:
+    async with connect(database.reader) as connection:
         user = await user_by_id(connection, user_id)
     return user if user is not None and user.is_active else None
 

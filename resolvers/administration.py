@@ -5,7 +5,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from models.database import Database
+from models.database import Database, begin, connect
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
@@ -27,7 +27,7 @@ async def create_user_with_role(
     if problems:
         return None, problems
     password_hash = await passwords.hash(sign_up.password)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         user_id = await insert_user(
             connection, sign_up=sign_up, role=role, password_hash=password_hash
         )
@@ -47,7 +47,7 @@ async def administer_user(
         values["role"] = role
     if active is not None:
         values["is_active"] = active
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         if values:
             await connection.execute(
                 sa.update(users_table).where(USERS.id == user_id).values(**values)
@@ -59,5 +59,5 @@ async def administer_user(
 
 async def account_by_id(database: Database, user_id: int) -> Row[Any] | None:
     """Any user, deactivated ones included: for admins and the user themself."""
-    async with database.reader.connect() as connection:
+    async with connect(database.reader) as connection:
         return await user_by_id(connection, user_id)

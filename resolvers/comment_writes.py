@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
-from models.database import Database
+from models.database import Database, begin, connect
 from models.tables import CommentStatus, PostStatus, Role, comments_table, posts_table
 from resolvers.authorization import require_comment_author, require_comment_remover
 from resolvers.errors import NotFoundError, Problem
@@ -91,7 +91,7 @@ async def add_comment(
     problems = body_problems(body, settings)
     if problems:
         return CommentChange(problems=problems)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         if not await _commentable_post(connection, viewer, post_id):
             raise NotFoundError("No published post with this ID to comment on.")
         if (
@@ -120,7 +120,7 @@ async def add_comment(
 
 
 async def _comment(database: Database, viewer: Viewer, comment_id: int) -> Row[Any]:
-    async with database.engine.connect() as connection:
+    async with connect(database.engine) as connection:
         result = await connection.execute(
             sa.select(comments_table).where(COMMENTS.id == comment_id, visible_comments(viewer))
         )
@@ -149,7 +149,7 @@ async def edit_comment(
     problems = body_problems(body, settings)
     if problems:
         return CommentChange(problems=problems)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(
             sa.update(comments_table).where(COMMENTS.id == comment_id).values(body=body.strip())
         )
@@ -159,7 +159,7 @@ async def edit_comment(
 async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int) -> None:
     comment = await _comment(database, viewer, comment_id)
     require_comment_remover(viewer, comment)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(sa.delete(comments_table).where(COMMENTS.id == comment_id))
 
 
@@ -167,7 +167,7 @@ async def moderate_comment(
     database: Database, *, viewer: Viewer, comment_id: int, status: CommentStatus
 ) -> CommentChange:
     comment = await _comment(database, viewer, comment_id)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(
             sa.update(comments_table).where(COMMENTS.id == comment_id).values(status=status)
         )

@@ -3,7 +3,8 @@
 import base64
 import binascii
 import json
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from resolvers.errors import BadCursorError
@@ -11,6 +12,7 @@ from resolvers.errors import BadCursorError
 SortValue = datetime | str | int | float
 CursorKey = tuple[SortValue, int]
 
+MAX_INT = 2**31 - 1  # ids and counts are 32-bit integer columns
 _BAD_CURSOR = "The cursor is not valid for this connection and order; request the first page again."
 
 
@@ -27,7 +29,7 @@ def decode_cursor(cursor: str, *, tag: str, value_type: type[SortValue]) -> Curs
         cursor_tag, value, row_id = json.loads(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
         raise BadCursorError(_BAD_CURSOR) from error
-    if cursor_tag != tag or type(row_id) is not int:
+    if cursor_tag != tag or type(row_id) is not int or not 1 <= row_id <= MAX_INT:
         raise BadCursorError(_BAD_CURSOR)
     return _decode_value(value, value_type), row_id
 
@@ -42,10 +44,19 @@ def _decode_value(value: Any, value_type: type[SortValue]) -> SortValue:
             raise BadCursorError(_BAD_CURSOR) from error
         if parsed.tzinfo is None:
             raise BadCursorError(_BAD_CURSOR)
-        return parsed
-    if value_type is float and type(value) in (int, float):
+        try:
+            return parsed.astimezone(UTC)  # fails at the ends of the calendar
+        except OverflowError as error:
+            raise BadCursorError(_BAD_CURSOR) from error
+    if value_type is float:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            raise BadCursorError(_BAD_CURSOR)
         return float(value)
     if type(value) is not value_type:
+        raise BadCursorError(_BAD_CURSOR)
+    if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
+        raise BadCursorError(_BAD_CURSOR)
+    if isinstance(value, str) and "\x00" in value:
         raise BadCursorError(_BAD_CURSOR)
     assert isinstance(value, (str, int, float))
     return value

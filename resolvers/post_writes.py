@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
-from models.database import Database
+from models.database import Database, begin, connect
 from models.tables import PostStatus, post_tags_table, posts_table, tags_table
 from resolvers.authorization import require_post_editor
 from resolvers.errors import NotFoundError, Problem
@@ -132,7 +132,7 @@ async def create_post(
     if problems:
         return PostChange(problems=problems)
     now = utc_now()
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         post_id = await connection.scalar(
             sa.insert(posts_table)
             .values(
@@ -154,7 +154,7 @@ async def create_post(
 async def editable_post(database: Database, *, viewer: Viewer, post_id: int) -> Row[Any]:
     """The post to change: NOT_FOUND when the viewer cannot see it (its existence stays
     private), FORBIDDEN when they can see it but not change it."""
-    async with database.engine.connect() as connection:
+    async with connect(database.engine) as connection:
         result = await connection.execute(
             sa.select(*POST_COLUMNS).where(POSTS.id == post_id, visible_posts(viewer))
         )
@@ -186,7 +186,7 @@ async def update_post(
         values["body"] = draft.body
     if draft.excerpt is not None:
         values["excerpt"] = draft.excerpt.strip()
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         if new_slug and draft.title is not None:
             values["slug"] = await _unique_slug(connection, draft.title, post_id=post_id)
         changed = await connection.execute(
@@ -222,7 +222,7 @@ async def set_status(
         published_at = published_at or utc_now()
     elif status is PostStatus.ARCHIVED:
         published_at = post.published_at
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(
             sa.update(posts_table)
             .where(POSTS.id == post_id)
@@ -234,5 +234,5 @@ async def set_status(
 
 async def delete_post(database: Database, *, viewer: Viewer, post_id: int) -> None:
     await editable_post(database, viewer=viewer, post_id=post_id)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(sa.delete(posts_table).where(POSTS.id == post_id))

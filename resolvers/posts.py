@@ -11,7 +11,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
 from models.columns import UTCDateTime, utc_now
-from models.database import Database, fetch_all
+from models.database import Database, connect, fetch_all
 from models.tables import (
     PostStatus,
     comments_table,
@@ -243,6 +243,6 @@ async def scheduled_posts(database: Database) -> list[tuple[int, Any]]:
     statement = sa.select(POSTS.id, POSTS.published_at).where(
         POSTS.status == PostStatus.PUBLISHED.value, POSTS.published_at > utc_now()
     )
-    async with database.reader.connect() as connection:
+    async with connect(database.reader) as connection:
         result = await connection.execute(statement)
         return [(row.id, row.published_at) for row in result]

@@ -7,7 +7,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from models.database import Database
+from models.database import Database, begin, connect
 from models.passwords import Passwords
 from models.tables import users_table
 from resolvers import tokens
@@ -24,7 +24,7 @@ from settings import Settings
 
 
 async def log_out_everywhere(database: Database, *, user_id: int) -> int:
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         return await tokens.revoke_all(connection, user_id=user_id)
 
 
@@ -38,7 +38,7 @@ async def change_password(
     new_password: str,
 ) -> Session:
     """Change the password, end every session and start a new one for this client."""
-    async with database.engine.connect() as connection:
+    async with connect(database.engine) as connection:
         result = await connection.execute(
             sa.select(*USER_COLUMNS, USERS.password_hash).where(USERS.id == user_id)
         )
@@ -53,7 +53,7 @@ async def change_password(
     if problems:
         return Session(problems=[_renamed(problem, "newPassword") for problem in problems])
     new_hash = await passwords.hash(new_password)
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         await connection.execute(
             sa.update(users_table).where(USERS.id == user_id).values(password_hash=new_hash)
         )
@@ -107,7 +107,7 @@ async def update_profile(
         values["bio"] = change.bio.strip()
     if change.avatar_url is not None:
         values["avatar_url"] = change.avatar_url or None
-    async with database.engine.begin() as connection:
+    async with begin(database.engine) as connection:
         if values:
             await connection.execute(
                 sa.update(users_table).where(USERS.id == user_id).values(**values)

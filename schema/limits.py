@@ -27,6 +27,7 @@ from graphql import (
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
     get_named_type,
     validate,
@@ -246,7 +247,11 @@ class QueryLimits(SchemaExtension):
                 context.pre_execution_errors = [refusal]
                 yield
                 return
-        rules = tuple(context.validation_rules)
+        if _holds_nul(context.variables):
+            context.pre_execution_errors = [NUL_REFUSAL]
+            yield
+            return
+        rules = (*context.validation_rules, NoNulCharacters)
         if settings is not None and not introspection_allowed(settings, quire.viewer):
             rules = (*rules, NoSchemaIntrospectionCustomRule)
         errors = _validate(
@@ -294,6 +299,31 @@ class QueryLimits(SchemaExtension):
         if self.spending is not None:
             results["rateLimit"] = self.spending.as_extension()
         return results
+
+
+NUL_MESSAGE = "Strings may not contain the NUL character (U+0000)."
+NUL_REFUSAL = GraphQLError(NUL_MESSAGE, extensions={"code": "BAD_USER_INPUT"})
+
+
+class NoNulCharacters(ASTValidationRule):
+    """PostgreSQL text cannot hold U+0000: refuse it in string literals up front, on both
+    databases alike, rather than fail in the driver."""
+
+    def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError(NUL_MESSAGE, node, extensions={"code": "BAD_USER_INPUT"})
+            )
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def introspection_allowed(settings: Settings, viewer: Viewer) -> bool:

@@ -21,12 +21,14 @@ from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation
 from schema.connections import Connection, connection_from_page
 from schema.discussion import DiscussionMutation
+from schema.ids import row_id
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
 from schema.limits import QueryLimits
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.publishing import PublishingMutation
 from schema.realtime import Subscription
+from schema.scalars import SCALAR_MAP
 from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
@@ -55,7 +57,7 @@ def _parse_global_id(value: str) -> tuple[Any, int]:
     try:
         global_id = relay.GlobalID.from_id(value)
         node_type = NODE_TYPES[global_id.type_name]
-        return node_type, int(global_id.node_id)
+        return node_type, row_id(global_id.node_id)
     except (KeyError, ValueError) as error:
         raise BadUserInputError(f"{value!r} is not a Quire node ID.", argument="id") from error
 
@@ -350,7 +352,8 @@ def create_schema(
         subscription=Subscription,
         types=[Post, Author, Comment, Tag],
         config=StrawberryConfig(
-            batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None
+            scalar_map=SCALAR_MAP,
+            batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None,
         ),
         extensions=[
             *traces,
