@@ -94,9 +94,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
     await application.state.database.dispose()
 
 
-@pytest.fixture
-async def database(app: Any) -> Database:
-    database: Database = app.state.database
+async def empty_tables(database: Database) -> None:
     async with database.engine.begin() as connection:
         if database.is_sqlite:
             for table in TABLES_IN_DELETE_ORDER:
@@ -104,6 +102,12 @@ async def database(app: Any) -> Database:
         else:
             tables = ", ".join(TABLES_IN_DELETE_ORDER)
             await connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def database(app: Any) -> Database:
+    database: Database = app.state.database
+    await empty_tables(database)
     return database
 
 

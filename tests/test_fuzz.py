@@ -62,7 +62,7 @@ from models.database import Database, create_unpooled_engine
 from models.tables import CommentStatus, PostStatus, Role, refresh_tokens_table
 from resolvers.cursors import encode_cursor
 from resolvers.tokens import issue_access_token
-from tests.conftest import TABLES_IN_DELETE_ORDER
+from tests.conftest import empty_tables
 from tests.factories import create_comment, create_post, create_tag, create_user, tag_post
 
 EXAMPLES = int(os.environ.get("QUIRE_FUZZ_EXAMPLES", "75"))
@@ -238,13 +238,7 @@ def _password_hash() -> str:
 
 async def _reset(database: Database) -> None:
     """What the `database` fixture does, once per example."""
-    async with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for table in TABLES_IN_DELETE_ORDER:
-                await connection.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608
-        else:
-            tables = ", ".join(TABLES_IN_DELETE_ORDER)
-            await connection.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    await empty_tables(database)
 
 
 async def _seed(database: Database) -> dict[str, int]:
