@@ -10,6 +10,8 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from slugify import slugify
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -102,15 +104,22 @@ async def _tag_ids(connection: AsyncConnection, names: list[str]) -> list[int]:
     wanted: dict[str, str] = {}
     for name in names:
         wanted.setdefault(slugify(name), name.strip())
-    existing = dict(
-        (await connection.execute(sa.select(TAGS.slug, TAGS.id).where(TAGS.slug.in_(wanted)))).all()
-    )
-    for slug, name in wanted.items():
-        if slug not in existing:
-            existing[slug] = await connection.scalar(
-                sa.insert(tags_table).values(name=name, slug=slug).returning(TAGS.id)
-            )
+    select = sa.select(TAGS.slug, TAGS.id).where(TAGS.slug.in_(wanted))
+    existing = dict((await connection.execute(select)).all())
+    missing = [
+        {"name": name, "slug": slug} for slug, name in wanted.items() if slug not in existing
+    ]
+    if missing:
+        # Another writer may create the same new tag at the same moment: skip the conflict
+        # (PostgreSQL waits for that writer to commit) and read the ids afterwards.
+        insert = _insert_for(connection)(tags_table).on_conflict_do_nothing()
+        await connection.execute(insert, missing)
+        existing = dict((await connection.execute(select)).all())
     return [existing[slug] for slug in wanted]
+
+
+def _insert_for(connection: AsyncConnection) -> Any:
+    return sqlite_insert if connection.dialect.name == "sqlite" else postgresql_insert
 
 
 async def _set_tags(connection: AsyncConnection, post_id: int, names: list[str]) -> None:

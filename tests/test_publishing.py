@@ -1,5 +1,6 @@
 """Writing posts: who may do what, validation, stale edits, scheduling, and no half-writes."""
 
+import asyncio
 import base64
 from collections.abc import Callable
 from datetime import timedelta
@@ -303,3 +304,18 @@ async def test_malformed_post_id_is_bad_user_input(
     body = await author.run(PUBLISH, {"id": "bm9wZQ=="})
 
     assert _codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_concurrent_posts_may_create_the_same_new_tag(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, _ = await _caller(client, database, settings, Role.AUTHOR)
+    posts = [{"title": f"Post {n}", "body": "B", "tags": ["Brand New"]} for n in range(4)]
+
+    results = await asyncio.gather(*(author.run(CREATE, {"input": post}) for post in posts))
+
+    assert [_codes(result) for result in results] == [[]] * 4
+    assert {
+        tuple(tag["slug"] for tag in r["data"]["createPost"]["post"]["tags"]) for r in results
+    } == {("brand-new",)}
+    assert await _count(database, tags_table) == 1
