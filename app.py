@@ -51,7 +51,6 @@ from models.health import readiness
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
 from resolvers import posts
-from resolvers.accounts import create_login_throttle
 from resolvers.context import Context, authenticate_until, build_context
 from resolvers.errors import QuireError
 from resolvers.events import LocalBus, PublishScheduler, RedisBus
@@ -65,6 +64,7 @@ from resolvers.observability import (
 )
 from resolvers.persisted import PersistedQueries, PersistedQueryError, create_persisted_queries
 from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
+from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
@@ -431,6 +431,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await scheduler.close()
             await events.close()
             await close_services(database, rate_limiter, persisted)
+            await graphql.throttle.close()
             if redis is not None:
                 await redis.aclose()
 

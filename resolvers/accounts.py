@@ -17,7 +17,7 @@ from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
 from resolvers.errors import Problem, TooManyAttemptsError, UnauthenticatedError
-from resolvers.throttle import FailureWindow, LoginThrottle
+from resolvers.throttle import LoginThrottle
 from settings import Settings
 
 USERS = users_table.c
@@ -165,14 +165,6 @@ async def sign_up(
     return Session(user=user, issued=issue_tokens(settings, user, refresh))
 
 
-def create_login_throttle(settings: Settings) -> LoginThrottle:
-    window = settings.login_failure_window_seconds
-    return LoginThrottle(
-        per_account=FailureWindow(limit=settings.login_failures_per_account, window_seconds=window),
-        per_address=FailureWindow(limit=settings.login_failures_per_address, window_seconds=window),
-    )
-
-
 async def log_in(
     database: Database,
     *,
@@ -184,7 +176,7 @@ async def log_in(
     password: str,
 ) -> Session:
     login = username_or_email.strip().lower()
-    wait = throttle.retry_after(account=login, address=client_address)
+    wait = await throttle.retry_after(account=login, address=client_address)
     if wait is not None:
         seconds = max(1, math.ceil(wait))
         raise TooManyAttemptsError(
@@ -202,9 +194,9 @@ async def log_in(
     # taken does not tell whether the account exists.
     verified = await passwords.verify(password_hash, password)
     if found is None or not verified or not found.is_active:
-        throttle.record_failure(account=login, address=client_address)
+        await throttle.record_failure(account=login, address=client_address)
         return Session(problems=[Problem(None, WRONG_CREDENTIALS, "INVALID_CREDENTIALS")])
-    throttle.record_success(account=login)
+    await throttle.record_success(account=login)
     async with begin(database.engine) as connection:
         if passwords.needs_rehash(found.password_hash):
             await connection.execute(

@@ -1,74 +1,96 @@
 """Log-in throttling: too many failures for one account or from one address within a window
-refuse further attempts until the oldest failure leaves the window.
+refuse further attempts until the oldest failure leaves the window (a moving window, with the
+`limits` library).
 
-Kept in this process's memory; several instances each count their own share (a shared store
-comes with Redis).
+Failures are counted in this process's memory, or in Redis when REDIS_URL is set, so that
+every instance counts the same failures: a guesser gains nothing by spreading attempts over
+instances. Accounts are keyed by a hash of the login, so no username or email is written to
+Redis. If Redis fails, log-ins are not throttled (and a warning is logged) rather than refused.
 """
 
+import hashlib
+import logging
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-MAX_TRACKED_KEYS = 100_000
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 
+from resolvers.rate_limits import redis_storage_uri
+from settings import Settings
 
-@dataclass
-class FailureWindow:
-    limit: int
-    window_seconds: float
-    clock: Callable[[], float] = time.monotonic
-    _failures: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
-
-    def retry_after(self, key: str) -> float | None:
-        """Seconds until another attempt is allowed; None if one is allowed now."""
-        failures = self._recent(key)
-        if len(failures) < self.limit:
-            return None
-        return max(0.0, failures[0] + self.window_seconds - self.clock())
-
-    def record(self, key: str) -> None:
-        failures = self._recent(key)
-        failures.append(self.clock())
-        self._failures[key] = failures
-        self._failures.move_to_end(key)
-        while len(self._failures) > MAX_TRACKED_KEYS:
-            self._failures.popitem(last=False)
-
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def clear(self) -> None:
-        self._failures.clear()
-
-    def _recent(self, key: str) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        horizon = self.clock() - self.window_seconds
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
+LOGGER = logging.getLogger("quire.throttle")
 
 
-@dataclass
 class LoginThrottle:
-    per_account: FailureWindow
-    per_address: FailureWindow
+    def __init__(
+        self, storage: Storage, *, per_account: RateLimitItem, per_address: RateLimitItem
+    ) -> None:
+        self.storage = storage
+        self.strategy = MovingWindowRateLimiter(storage)
+        self.per_account, self.per_address = per_account, per_address
 
-    def retry_after(self, *, account: str, address: str | None) -> float | None:
-        waits = [self.per_account.retry_after(account)]
+    def _keys(self, account: str, address: str | None) -> list[tuple[RateLimitItem, str]]:
+        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+        keys = [(self.per_account, f"account:{digest}")]
         if address is not None:
-            waits.append(self.per_address.retry_after(address))
-        found = [wait for wait in waits if wait is not None]
-        return max(found) if found else None
+            keys.append((self.per_address, f"address:{address}"))
+        return keys
 
-    def record_failure(self, *, account: str, address: str | None) -> None:
-        self.per_account.record(account)
-        if address is not None:
-            self.per_address.record(address)
+    async def retry_after(self, *, account: str, address: str | None) -> float | None:
+        """Seconds until another attempt is allowed; None if one is allowed now."""
+        waits: list[float] = []
+        try:
+            for item, key in self._keys(account, address):
+                if not await self.strategy.test(item, key):
+                    stats = await self.strategy.get_window_stats(item, key)
+                    waits.append(max(0.0, stats.reset_time - time.time()))
+        except StorageError as error:
+            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            return None
+        return max(waits) if waits else None
 
-    def record_success(self, *, account: str) -> None:
-        self.per_account.reset(account)
+    async def record_failure(self, *, account: str, address: str | None) -> None:
+        try:
+            for item, key in self._keys(account, address):
+                await self.strategy.hit(item, key)
+        except StorageError as error:
+            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
 
-    def clear(self) -> None:
-        self.per_account.clear()
-        self.per_address.clear()
+    async def record_success(self, *, account: str) -> None:
+        item, key = self._keys(account, None)[0]
+        try:
+            await self.strategy.clear(item, key)
+        except StorageError as error:
+            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+
+    async def clear(self) -> None:
+        await self.storage.reset()
+
+    async def close(self) -> None:
+        if isinstance(self.storage, RedisStorage):
+            client = getattr(self.storage.bridge, "storage", None)
+            if client is not None:
+                await client.aclose()
+
+
+def create_login_throttle(settings: Settings) -> LoginThrottle:
+    window = settings.login_failure_window_seconds
+    storage: Storage
+    if settings.redis_url:
+        storage = RedisStorage(
+            redis_storage_uri(settings.redis_url),
+            implementation="redispy",
+            key_prefix=f"{settings.redis_key_prefix}:login",
+            wrap_exceptions=True,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+    else:
+        storage = MemoryStorage(wrap_exceptions=True)
+    return LoginThrottle(
+        storage,
+        per_account=parse(f"{settings.login_failures_per_account} per {window} second"),
+        per_address=parse(f"{settings.login_failures_per_address} per {window} second"),
+    )

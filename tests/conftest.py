@@ -113,7 +113,7 @@ async def database(app: Any) -> Database:
 
 @pytest.fixture
 async def client(app: Any, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    app.state.login_throttle.clear()
+    await app.state.login_throttle.clear()
     if app.state.rate_limiter is not None:
         await app.state.rate_limiter.storage.reset()
     transport = httpx.ASGITransport(app=app)

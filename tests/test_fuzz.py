@@ -310,7 +310,7 @@ async def _fresh_data(app: Any, database: Database) -> dict[str, int]:
         # TRUNCATE below would wait for it forever: start from new connections.
         await database.engine.dispose()
     await _reset(database)
-    app.state.login_throttle.clear()
+    await app.state.login_throttle.clear()
     if app.state.rate_limiter is not None:
         await app.state.rate_limiter.storage.reset()
     return await _seed(database)

@@ -1,12 +1,16 @@
 """Log-in throttling per account and per client address."""
 
+import asyncio
 from typing import Any
 
 import httpx
+from limits import parse
+from limits.aio.storage import MemoryStorage
 
 from models.database import Database
-from resolvers.throttle import FailureWindow
+from resolvers.throttle import LoginThrottle, create_login_throttle
 from settings import Settings
+from tests.conftest import REDIS_URL
 from tests.graphql import data, error_codes, execute
 
 SIGN_UP = """
@@ -72,14 +76,41 @@ async def test_one_address_guessing_many_accounts_is_throttled(
     assert error_codes(body) == ["TOO_MANY_ATTEMPTS"]
 
 
-def test_failures_leave_the_window_with_time() -> None:
-    now = [1000.0]
-    window = FailureWindow(limit=2, window_seconds=60, clock=lambda: now[0])
-    window.record("ada")
-    now[0] += 30
-    window.record("ada")
+async def test_failures_leave_the_window_with_time() -> None:
+    throttle = LoginThrottle(
+        MemoryStorage(), per_account=parse("2 per 2 second"), per_address=parse("9/minute")
+    )
+    await throttle.record_failure(account="ada", address=None)
+    await throttle.record_failure(account="ada", address=None)
 
-    assert window.retry_after("ada") == 30
-    now[0] += 31
-    assert window.retry_after("ada") is None
-    assert window.retry_after("bob") is None
+    wait = await throttle.retry_after(account="ada", address=None)
+    assert wait is not None
+    assert 0 < wait <= 2
+    assert await throttle.retry_after(account="bob", address=None) is None
+    await asyncio.sleep(wait + 0.1)
+    assert await throttle.retry_after(account="ada", address=None) is None
+
+
+async def test_instances_sharing_redis_count_the_same_failures(
+    settings: Settings, redis_prefix: str
+) -> None:
+    shared = settings.model_copy(update={"redis_url": REDIS_URL, "redis_key_prefix": redis_prefix})
+    one, other = create_login_throttle(shared), create_login_throttle(shared)
+    try:
+        for _ in range(settings.login_failures_per_account):
+            await one.record_failure(account="ada", address="192.0.2.1")
+        assert await other.retry_after(account="ada", address="192.0.2.9") is not None
+        await other.record_success(account="ada")
+        assert await one.retry_after(account="ada", address="192.0.2.9") is None
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_an_unreachable_redis_does_not_lock_anyone_out(settings: Settings) -> None:
+    down = create_login_throttle(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        await down.record_failure(account="ada", address=None)
+        assert await down.retry_after(account="ada", address=None) is None
+    finally:
+        await down.close()
