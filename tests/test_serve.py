@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.live import VENV_BIN, migrate, serving
+from tests.wsclient import graphql_socket
 
 LOG_IN = """mutation ($input: LogInInput!) {
   logIn(input: $input) { accessToken errors { code } } }"""
@@ -92,3 +93,18 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
 
     line = 'quire_http_requests_total{method="POST",route="/graphql",status="200"} 12.0'
     assert all(line in scrape for scrape in scrapes), scrapes[0]
+
+
+async def test_sigterm_closes_subscription_sockets_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}"}
+    migrate(env)
+    with serving(env, tmp_path) as server:
+        url = server.url.replace("http://", "ws://") + "/graphql"
+        async with graphql_socket(url) as socket:
+            await socket.subscribe("1", "subscription { postPublished { title } }")
+            server.process.send_signal(signal.SIGTERM)
+            code, _reason = await socket.closed(seconds=10)
+        exit_code = server.process.wait(timeout=30)
+
+    assert code in (1001, 1012)  # going away / service restart: reconnect elsewhere
+    assert exit_code == 0, server.log.read_text()
