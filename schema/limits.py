@@ -241,8 +241,13 @@ class QueryLimits(SchemaExtension):
                 self.limits.default_page_size,
             )
             setattr(context, COST_ATTRIBUTE, self.measure.cost)
-            quire.batch_cost += self.measure.cost
-            refusal = _refusal(self.measure, self.limits, batch_cost=quire.batch_cost)
+            batch_cost = self.measure.cost
+            if isinstance(quire.response, Response):
+                # The operations of one batched HTTP request share this context (a WebSocket
+                # connection's operations do too, but they are not a batch).
+                quire.batch_cost += self.measure.cost
+                batch_cost = quire.batch_cost
+            refusal = _refusal(self.measure, self.limits, batch_cost=batch_cost)
             if refusal is not None:
                 context.pre_execution_errors = [refusal]
                 yield

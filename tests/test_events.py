@@ -179,3 +179,15 @@ async def test_a_subscription_over_the_cost_budget_is_refused_cleanly(
     assert refused["id"] == "1"
     errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_one_connection_may_subscribe_again_and_again(
+    settings: Settings, database: Database
+) -> None:
+    costly = create_app(settings.model_copy(update={"max_query_cost": 10}))
+    async with served(costly) as url, graphql_socket(url) as socket:
+        for number in range(5):  # 5 x cost 3: over 10 if they were summed like a batch
+            await socket.subscribe(str(number), "subscription { postPublished { title slug } }")
+            await socket.stop(str(number))
+        await socket.subscribe("last", "subscription { postPublished { title slug } }")
+        await socket.nothing_for(0.3)  # no refusal
