@@ -280,9 +280,12 @@ class QueryLimits(SchemaExtension):
         if limiter is not None and self.measure is not None and not context.result:
             client = client_key(quire.viewer, quire.client_address)
             try:
+                if not isinstance(quire.response, Response):
+                    # Over a WebSocket no HTTP request spent the operation: spend it here.
+                    await limiter.spend_operation(client)
                 self.spending = await limiter.spend_cost(client, self.measure.cost)
             except RateLimitedError as error:
-                RATE_LIMITED.labels("cost").inc()
+                RATE_LIMITED.labels(str(error.extensions["budget"])).inc()
                 refusal = GraphQLError(error.message, original_error=error)
                 if context.operation_type is OperationType.SUBSCRIPTION:
                     # A subscription ignores a preset result; Strawberry reports what its

@@ -191,3 +191,20 @@ async def test_one_connection_may_subscribe_again_and_again(
             await socket.stop(str(number))
         await socket.subscribe("last", "subscription { postPublished { title slug } }")
         await socket.nothing_for(0.3)  # no refusal
+
+
+async def test_subscriptions_spend_from_the_operations_budget(
+    settings: Settings, database: Database
+) -> None:
+    frugal = create_app(settings.model_copy(update={"rate_limit_operations": "2/minute"}))
+    query = "subscription { postPublished { title } }"
+    async with served(frugal) as url, graphql_socket(url) as socket:
+        await socket.subscribe("1", query)
+        await socket.subscribe("2", query)
+        await socket.subscribe("3", query)
+        refused = await socket.receive()
+
+    assert refused["id"] == "3"
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+    assert errors[0]["extensions"]["budget"] == "operations"
