@@ -60,9 +60,29 @@ def client_key(viewer: Viewer, client_address: str | None) -> str:
     return f"address:{client_address or 'unknown'}"
 
 
-def redis_storage_uri(redis_url: str) -> str:
-    """limits names its asyncio Redis storage `async+redis://` (or `async+rediss://`)."""
-    return f"async+{redis_url}"
+def limits_storage(settings: Settings, purpose: str) -> Storage:
+    """Counters for the `limits` library: in this process's memory, or in Redis (under
+    `<prefix>:<purpose>`) when REDIS_URL is set. Storage errors are wrapped in StorageError,
+    which callers treat as "let it through"."""
+    if not settings.redis_url:
+        return MemoryStorage(wrap_exceptions=True)
+    return RedisStorage(
+        # limits names its asyncio Redis storage `async+redis://` (or `async+rediss://`).
+        f"async+{settings.redis_url}",
+        implementation="redispy",
+        key_prefix=f"{settings.redis_key_prefix}:{purpose}",
+        wrap_exceptions=True,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+
+
+async def close_storage(storage: Storage) -> None:
+    """Closes a Redis storage's connections (the counters stay in Redis)."""
+    if isinstance(storage, RedisStorage):
+        client = getattr(storage.bridge, "storage", None)
+        if client is not None:
+            await client.aclose()
 
 
 class RateLimiter:
@@ -125,11 +145,7 @@ class RateLimiter:
         )
 
     async def close(self) -> None:
-        """Closes the Redis connections (the counters stay in Redis)."""
-        if isinstance(self.storage, RedisStorage):
-            client = getattr(self.storage.bridge, "storage", None)
-            if client is not None:
-                await client.aclose()
+        await close_storage(self.storage)
 
 
 def _window(item: RateLimitItem) -> str:
@@ -140,20 +156,8 @@ def _window(item: RateLimitItem) -> str:
 def create_rate_limiter(settings: Settings) -> RateLimiter | None:
     if not settings.rate_limit_enabled:
         return None
-    storage: Storage
-    if settings.redis_url:
-        storage = RedisStorage(
-            redis_storage_uri(settings.redis_url),
-            implementation="redispy",
-            key_prefix=f"{settings.redis_key_prefix}:rate",
-            wrap_exceptions=True,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
-    else:
-        storage = MemoryStorage(wrap_exceptions=True)
     return RateLimiter(
-        storage,
+        limits_storage(settings, "rate"),
         operations=parse(settings.rate_limit_operations),
         cost=parse(settings.rate_limit_cost),
     )

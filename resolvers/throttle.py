@@ -13,11 +13,11 @@ import logging
 import time
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
-from resolvers.rate_limits import redis_storage_uri
+from resolvers.rate_limits import close_storage, limits_storage
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.throttle")
@@ -69,28 +69,13 @@ class LoginThrottle:
         await self.storage.reset()
 
     async def close(self) -> None:
-        if isinstance(self.storage, RedisStorage):
-            client = getattr(self.storage.bridge, "storage", None)
-            if client is not None:
-                await client.aclose()
+        await close_storage(self.storage)
 
 
 def create_login_throttle(settings: Settings) -> LoginThrottle:
     window = settings.login_failure_window_seconds
-    storage: Storage
-    if settings.redis_url:
-        storage = RedisStorage(
-            redis_storage_uri(settings.redis_url),
-            implementation="redispy",
-            key_prefix=f"{settings.redis_key_prefix}:login",
-            wrap_exceptions=True,
-            socket_timeout=settings.redis_timeout_seconds,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
-    else:
-        storage = MemoryStorage(wrap_exceptions=True)
     return LoginThrottle(
-        storage,
+        limits_storage(settings, "login"),
         per_account=parse(f"{settings.login_failures_per_account} per {window} second"),
         per_address=parse(f"{settings.login_failures_per_address} per {window} second"),
     )

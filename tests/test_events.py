@@ -208,3 +208,18 @@ async def test_subscriptions_spend_from_the_operations_budget(
     errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
     assert errors[0]["extensions"]["budget"] == "operations"
+
+
+async def test_subscriptions_per_connection_are_bounded(
+    settings: Settings, database: Database
+) -> None:
+    bounded = create_app(settings.model_copy(update={"ws_max_subscriptions": 2}))
+    query = "subscription { postPublished { title } }"
+    async with served(bounded) as url, graphql_socket(url) as socket:
+        await socket.subscribe("1", query)
+        await socket.subscribe("2", query)
+        await socket.subscribe("3", query)
+        refused = await socket.receive()
+
+    assert (refused["id"], refused["type"]) == ("3", "error")
+    assert refused["payload"][0]["message"] == "Subscription limit reached"

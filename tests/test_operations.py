@@ -85,7 +85,8 @@ async def test_metrics_cover_http_graphql_sql_loaders_cost_and_pool(
     assert 'quire_graphql_operation_duration_seconds_bucket{le="0.005",operation="Feed"}' in text
     assert 'quire_dataloader_batch_size_count{loader="by_id"}' in text
     assert "quire_db_pool_connections_in_use" in text
-    assert "quire_rate_limit_rejections_total" in text or "quire_rate_limit" in text
+    assert "# TYPE quire_rate_limit_rejections_total counter" in text  # counted: test_rate_limits
+    assert "# TYPE quire_websocket_connections gauge" in text
 
 
 async def test_metrics_answer_only_allowed_networks(app: Any, database: Database) -> None:
@@ -237,3 +238,17 @@ def test_quire_check_reports_each_dependency(tmp_path: Path) -> None:
     assert "database: ok (reachable)" in after.stdout
     assert bad.returncode == 1
     assert "rate_limit_cost" in bad.stderr
+
+
+def test_forwarded_headers_are_believed_only_from_configured_proxies() -> None:
+    from app import _uvicorn_config
+
+    default = _uvicorn_config(Settings(_env_file=None))
+    proxied = _uvicorn_config(
+        Settings(forwarded_allow_ips="10.0.0.5", graceful_shutdown_seconds=7, _env_file=None)
+    )
+
+    assert default.proxy_headers is False
+    assert (proxied.proxy_headers, proxied.forwarded_allow_ips) == (True, "10.0.0.5")
+    assert proxied.timeout_graceful_shutdown == 7
+    assert default.server_header is False

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app import create_app
 from models.database import Database
@@ -183,13 +184,21 @@ async def test_the_memory_store_forgets_the_least_recently_used() -> None:
 async def test_instances_sharing_redis_share_registered_queries(
     settings: Settings, database: Database, redis_prefix: str
 ) -> None:
-    shared: dict[str, Any] = {"redis_url": REDIS_URL, "redis_key_prefix": redis_prefix}
+    shared: dict[str, Any] = {
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": redis_prefix,
+        "persisted_query_ttl_seconds": 600,
+    }
     async with client_of(settings, **shared) as one, client_of(settings, **shared) as other:
         assert error_codes((await by_hash(other)).json()) == ["PERSISTED_QUERY_NOT_FOUND"]
         await one.post("/graphql", json={"query": QUERY, "extensions": persisted()})
         response = await by_hash(other)
+    redis = Redis.from_url(REDIS_URL)
+    ttl = await redis.ttl(f"{redis_prefix}:apq:{HASH}")
+    await redis.aclose()
 
     assert response.json()["data"] == {"posts": {"nodes": []}}
+    assert 0 < ttl <= 600  # unused documents expire
 
 
 async def test_an_unreachable_redis_store_is_a_miss_not_a_failure(

@@ -35,6 +35,7 @@ async def test_operations_over_the_budget_get_429_with_retry_after(
         assert len(statements) == 3
         statements.statements.clear()
         refused = await post(client)
+        metrics = (await client.get("/metrics")).text
 
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
@@ -44,6 +45,7 @@ async def test_operations_over_the_budget_get_429_with_retry_after(
     assert error["extensions"]["limit"] == 3
     assert "3 operations per minute" in error["message"]
     assert len(statements) == 0, statements.statements  # refused before any SQL
+    assert 'quire_rate_limit_rejections_total{budget="operations"}' in metrics
 
 
 async def test_invalid_documents_spend_from_the_budget_too(
