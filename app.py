@@ -217,9 +217,11 @@ class QuireGraphQL(GraphQL[Context, None]):
         if self.rate_limiter is not None:
             client = client_key(context.viewer, context.client_address)
             try:
-                await self.rate_limiter.spend_operation(client, count)
+                await self.rate_limiter.spend_operation(
+                    client, count, address=context.client_address
+                )
             except RateLimitedError as error:
-                RATE_LIMITED.labels("operations").inc()
+                RATE_LIMITED.labels(str(error.extensions["budget"])).inc()
                 retry_after = str(error.extensions["retryAfter"])
                 raise RequestRefused(
                     429, error.message, error.extensions, {"retry-after": retry_after}

@@ -63,9 +63,18 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Password guessing (logIn, changePassword; see resolvers/throttle.py). A client without
+    # a device token for the account has this many failures per window free; then each
+    # failure makes the next attempt wait, from the first delay doubling up to the longest.
     login_failures_per_account: int = Field(default=5, ge=1)
+    login_delay_first_seconds: int = Field(default=1, ge=1)
+    login_delay_longest_seconds: int = Field(default=60, ge=1)
+    # Failures per window of the clients without a device token at one address.
     login_failures_per_address: int = Field(default=20, ge=1)
+    # Failures per window of one client that logged in to the account before (device token).
+    login_failures_per_device: int = Field(default=10, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_device_token_days: int = Field(default=180, ge=1, le=3650)
     # Titles are bounded by their column (200 characters); bodies by these.
     max_post_body_bytes: int = Field(default=100_000, ge=1, le=10_000_000)
     max_comment_bytes: int = Field(default=10_000, ge=1, le=1_000_000)
@@ -87,6 +96,10 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_operations: str = "600/minute"
     rate_limit_cost: str = "200000/minute"
+    # Operations of every client at one address together (users and anonymous alike), so that
+    # self-made accounts do not multiply an address's budget; and accounts created per address.
+    rate_limit_address_operations: str = "3000/minute"
+    rate_limit_sign_ups: str = "5/hour"
     # Persisted queries: "apq" (Apollo's automatic persisted queries, registered on first
     # use), "trusted" (only the documents of QUIRE_TRUSTED_DOCUMENTS run) or "off".
     persisted_queries: Literal["off", "apq", "trusted"] = "apq"
@@ -122,7 +135,12 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("rate_limit_operations", "rate_limit_cost")
+    @field_validator(
+        "rate_limit_operations",
+        "rate_limit_cost",
+        "rate_limit_address_operations",
+        "rate_limit_sign_ups",
+    )
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:
         from limits import parse

@@ -1,7 +1,6 @@
 """Accounts: sign-up, log-in, session refresh and log-out. Expected refusals (a taken name, a
 short password, wrong credentials) come back as problems; auth faults are raised."""
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -16,7 +15,9 @@ from models.database import Database, begin, connect
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
-from resolvers.errors import Problem, TooManyAttemptsError, UnauthenticatedError
+from resolvers.device_tokens import issue_device_token, read_device_token
+from resolvers.errors import Problem, UnauthenticatedError
+from resolvers.rate_limits import RateLimiter
 from resolvers.throttle import LoginThrottle
 from settings import Settings
 
@@ -52,6 +53,8 @@ class Session:
     user: Row[Any] | None = None
     issued: tokens.IssuedTokens | None = None
     problems: list[Problem] = field(default_factory=list)
+    # For the client that authenticated: its budget of failures on the next logIn.
+    device_token: str | None = None
 
 
 def _sign_up_problems(sign_up: SignUp) -> list[Problem]:
@@ -145,11 +148,21 @@ async def checked_sign_up(database: Database, sign_up: SignUp) -> tuple[SignUp, 
 
 
 async def sign_up(
-    database: Database, *, settings: Settings, passwords: Passwords, sign_up: SignUp
+    database: Database,
+    *,
+    settings: Settings,
+    passwords: Passwords,
+    rate_limiter: RateLimiter | None,
+    client_address: str | None,
+    sign_up: SignUp,
 ) -> Session:
     sign_up, problems = await checked_sign_up(database, sign_up)
     if problems:
         return Session(problems=problems)
+    # Spent only by a sign-up that will create an account, so that typos cost nothing, and
+    # before hashing, so that refused ones cost no hashing either.
+    if rate_limiter is not None:
+        await rate_limiter.spend_sign_up(client_address)
     password_hash = await passwords.hash(sign_up.password)
     try:
         async with begin(database.engine) as connection:
@@ -162,7 +175,10 @@ async def sign_up(
     except IntegrityError:
         # Another sign-up took the name or email between the check and the insert.
         return Session(problems=await _taken(database, sign_up))
-    return Session(user=user, issued=issue_tokens(settings, user, refresh))
+    device_token = issue_device_token(settings, user_id=user_id)
+    return Session(
+        user=user, issued=issue_tokens(settings, user, refresh), device_token=device_token
+    )
 
 
 async def log_in(
@@ -174,29 +190,24 @@ async def log_in(
     client_address: str | None,
     username_or_email: str,
     password: str,
+    device_token: str | None = None,
 ) -> Session:
     login = username_or_email.strip().lower()
-    wait = await throttle.retry_after(account=login, address=client_address)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        raise TooManyAttemptsError(
-            f"Too many failed log-ins: try again in {seconds} seconds.", retryAfterSeconds=seconds
-        )
-    async with connect(database.engine) as connection:
-        result = await connection.execute(
-            sa.select(*USER_COLUMNS, USERS.password_hash).where(
-                sa.or_(USERS.username == login, USERS.email == login)
-            )
-        )
-        found = cast("Row[Any] | None", result.first())
+    found = await _user_by_login(database, login)
+    user_id = None if found is None else found.id
+    device = read_device_token(settings, device_token)
+    attempt = await throttle.admit(
+        account=throttle.account_key(user_id, login=login),
+        device=device.device_id if device is not None and device.user_id == user_id else None,
+        address=client_address,
+    )
     password_hash = found.password_hash if found is not None else None
     # Always one verification, against a dummy hash for an unknown user, so that the time
     # taken does not tell whether the account exists.
     verified = await passwords.verify(password_hash, password)
     if found is None or not verified or not found.is_active:
-        await throttle.record_failure(account=login, address=client_address)
         return Session(problems=[Problem(None, WRONG_CREDENTIALS, "INVALID_CREDENTIALS")])
-    await throttle.record_success(account=login)
+    await throttle.succeeded(attempt)
     async with begin(database.engine) as connection:
         if passwords.needs_rehash(found.password_hash):
             await connection.execute(
@@ -205,7 +216,21 @@ async def log_in(
                 .values(password_hash=await passwords.hash(password))
             )
         refresh = await tokens.create_refresh_token(connection, settings, user_id=found.id)
-    return Session(user=found, issued=issue_tokens(settings, found, refresh))
+    return Session(
+        user=found,
+        issued=issue_tokens(settings, found, refresh),
+        device_token=issue_device_token(settings, user_id=found.id),
+    )
+
+
+async def _user_by_login(database: Database, login: str) -> Row[Any] | None:
+    async with connect(database.engine) as connection:
+        result = await connection.execute(
+            sa.select(*USER_COLUMNS, USERS.password_hash).where(
+                sa.or_(USERS.username == login, USERS.email == login)
+            )
+        )
+        return cast("Row[Any] | None", result.first())
 
 
 async def refresh_session(database: Database, *, settings: Settings, refresh_token: str) -> Session:

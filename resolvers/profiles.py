@@ -20,6 +20,7 @@ from resolvers.accounts import (
     user_by_id,
 )
 from resolvers.errors import Problem
+from resolvers.throttle import LoginThrottle
 from settings import Settings
 
 
@@ -33,6 +34,7 @@ async def change_password(
     *,
     settings: Settings,
     passwords: Passwords,
+    throttle: LoginThrottle,
     user_id: int,
     current_password: str,
     new_password: str,
@@ -43,12 +45,18 @@ async def change_password(
             sa.select(*USER_COLUMNS, USERS.password_hash).where(USERS.id == user_id)
         )
         user = cast("Row[Any]", result.one())
+    # A stolen access token must not buy unlimited guesses at the password: the same budget
+    # as logIn's for this account.
+    attempt = await throttle.admit(
+        account=throttle.account_key(user_id, login=user.username), device=None, address=None
+    )
     if not await passwords.verify(user.password_hash, current_password):
         return Session(
             problems=[
                 Problem("currentPassword", "The current password is wrong.", "INVALID_CREDENTIALS")
             ]
         )
+    await throttle.succeeded(attempt)
     problems = password_problems(new_password, user.username, user.email)
     if problems:
         return Session(problems=[_renamed(problem, "newPassword") for problem in problems])

@@ -3,8 +3,11 @@
 Every operation spends 1 from the client's operation budget and its static cost (see
 schema/limits.py) from its cost budget, both in fixed windows (like GitHub's hourly points), so
 a client learns exactly when its budget comes back. The client is the user when authenticated,
-the address otherwise. Storage is this process's memory by default and Redis when REDIS_URL is
-set, so that every instance spends from one budget. If Redis fails, requests are let through
+the address otherwise. Every operation also spends 1 from its address's budget, shared by all
+the users and anonymous clients there, so that accounts made for the purpose do not multiply
+what one address may send; and each account created spends from the address's sign-ups.
+Storage is this process's memory by default and Redis when REDIS_URL is set, so that every
+instance spends from one budget. If Redis fails, requests are let through
 (and logged): an outage of the limiter must not become an outage of the API.
 """
 
@@ -54,10 +57,25 @@ class Spending:
         return {"operations": self.operations.as_extension(), "cost": self.cost.as_extension()}
 
 
+# What a refusal says each budget counts.
+COUNTED = {
+    "operations": "operations",
+    "cost": "query cost",
+    "address": "operations from one address",
+    "signUps": "sign-ups from one address",
+}
+
+
 def client_key(viewer: Viewer, client_address: str | None) -> str:
     if viewer.user_id is not None:
         return f"user:{viewer.user_id}"
     return f"address:{client_address or 'unknown'}"
+
+
+def address_key(client_address: str | None) -> str:
+    # Not `address:`: an anonymous client's own budget has that key, and equal limits would
+    # make the two budgets one counter.
+    return f"everyone-at:{client_address or 'unknown'}"
 
 
 def limits_storage(settings: Settings, purpose: str) -> Storage:
@@ -86,17 +104,38 @@ async def close_storage(storage: Storage) -> None:
 
 
 class RateLimiter:
-    def __init__(self, storage: Storage, *, operations: RateLimitItem, cost: RateLimitItem) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        operations: RateLimitItem,
+        cost: RateLimitItem,
+        address_operations: RateLimitItem,
+        sign_ups: RateLimitItem,
+    ) -> None:
         self.storage = storage
         self.strategy = FixedWindowRateLimiter(storage)
         self.operations = operations
         self.cost = cost
+        self.address_operations = address_operations
+        self.sign_ups = sign_ups
 
-    async def spend_operation(self, client: str, count: int = 1) -> None:
-        """Spend `count` operations (a batch spends one per operation); refuse when they do
-        not fit in the client's operation budget."""
+    async def spend_operation(self, client: str, count: int = 1, *, address: str | None) -> None:
+        """Spend `count` operations (a batch spends one per operation) from the client's
+        budget and from its address's; refuse when they do not fit in either."""
         if not await self._hit(self.operations, client, count):
             raise await self._refusal(self.operations, client, "operations", requested=count)
+        every_client = address_key(address)
+        if not await self._hit(self.address_operations, every_client, count):
+            raise await self._refusal(
+                self.address_operations, every_client, "address", requested=count
+            )
+
+    async def spend_sign_up(self, address: str | None) -> None:
+        """Spend one account creation from the address's budget; refuse when it is spent."""
+        key = address_key(address)
+        if not await self._hit(self.sign_ups, key, 1):
+            raise await self._refusal(self.sign_ups, key, "signUps")
 
     async def spend_cost(self, client: str, cost: int) -> Spending | None:
         """Spend an operation's cost; refuse when it does not fit in what is left. Returns
@@ -133,7 +172,7 @@ class RateLimiter:
         except StorageError:
             reset_at = time.time() + item.get_expiry()
         retry_after = max(1, math.ceil(reset_at - time.time()))
-        what = "operations" if budget == "operations" else "query cost"
+        what = COUNTED[budget]
         extra = {"requested": requested} if requested is not None else {}
         return RateLimitedError(
             f"Rate limit exceeded: at most {item.amount} {what} per {_window(item)}; "
@@ -160,4 +199,6 @@ def create_rate_limiter(settings: Settings) -> RateLimiter | None:
         limits_storage(settings, "rate"),
         operations=parse(settings.rate_limit_operations),
         cost=parse(settings.rate_limit_cost),
+        address_operations=parse(settings.rate_limit_address_operations),
+        sign_ups=parse(settings.rate_limit_sign_ups),
     )

@@ -1,69 +1,162 @@
-"""Log-in throttling: too many failures for one account or from one address within a window
-refuse further attempts until the oldest failure leaves the window (a moving window, with the
-`limits` library).
+"""Password-guessing throttle for logIn and changePassword that hands guessers no lock-out
+(OWASP's "device cookies" and progressive delays).
 
-Failures are counted in this process's memory, or in Redis when REDIS_URL is set, so that
-every instance counts the same failures: a guesser gains nothing by spreading attempts over
-instances. Accounts are keyed by a hash of the login, so no username or email is written to
-Redis. If Redis fails, log-ins are not throttled (and a warning is logged) rather than refused.
+- A client that logged in to the account before sends the device token it got then (see
+  resolvers/device_tokens.py) and spends from a failure budget of its own: nobody else's
+  failures, for the account or from its address, stop it.
+- Every other client spends from the account's budget: a few failures per window are free,
+  then each failure makes the next attempt wait, doubling up to a cap. A guesser is slowed to
+  a crawl; the owner on a new client waits a minute at worst instead of being locked out.
+  Such clients at one address also share a failure budget, which known devices never spend.
+- Accounts are keyed by user id, so the username and the email are one budget. A login that
+  names no account is keyed by a keyed hash of it and throttled alike, so that the answers
+  tell a guesser nothing about which accounts exist, and no login is written to Redis.
+
+Every attempt is counted when it is admitted, before the password is checked, so concurrent
+guesses cannot slip through together; a success gives back what it spent. Counters are fixed
+windows in the `limits` storage: this process's memory, or Redis when REDIS_URL is set, so that
+every instance counts the same failures. If the storage fails, attempts are let through (and a
+warning is logged) rather than refused.
 """
 
 import hashlib
+import hmac
 import logging
+import math
 import time
+from dataclasses import dataclass
+from typing import Self
 
-from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
-from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
+from resolvers.errors import TooManyAttemptsError
 from resolvers.rate_limits import close_storage, limits_storage
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.throttle")
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleRules:
+    free_failures: int
+    failures_per_device: int
+    failures_per_address: int
+    window_seconds: int
+    first_delay_seconds: int
+    longest_delay_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            free_failures=settings.login_failures_per_account,
+            failures_per_device=settings.login_failures_per_device,
+            failures_per_address=settings.login_failures_per_address,
+            window_seconds=settings.login_failure_window_seconds,
+            first_delay_seconds=settings.login_delay_first_seconds,
+            longest_delay_seconds=settings.login_delay_longest_seconds,
+        )
+
+    def delay_after(self, failures: int) -> int:
+        """Whole seconds the next attempt waits after `failures` failures in the window
+        (whole, because Redis expires keys in seconds)."""
+        beyond = failures - self.free_failures
+        if beyond <= 0:
+            return 0
+        doubled = self.first_delay_seconds << min(beyond - 1, 32)  # x 2 per failure
+        return min(doubled, self.longest_delay_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """The counters an admitted attempt spent, settled once the password is checked."""
+
+    account: str
+    device: str | None = None
+    address: str | None = None
+
+
 class LoginThrottle:
-    def __init__(
-        self, storage: Storage, *, per_account: RateLimitItem, per_address: RateLimitItem
-    ) -> None:
+    def __init__(self, storage: Storage, *, rules: ThrottleRules, secret: bytes) -> None:
         self.storage = storage
-        self.strategy = MovingWindowRateLimiter(storage)
-        self.per_account, self.per_address = per_account, per_address
+        self.rules = rules
+        self.secret = secret
 
-    def _keys(self, account: str, address: str | None) -> list[tuple[RateLimitItem, str]]:
-        digest = hashlib.sha256(account.encode()).hexdigest()[:32]
-        keys = [(self.per_account, f"account:{digest}")]
-        if address is not None:
-            keys.append((self.per_address, f"address:{address}"))
-        return keys
+    def account_key(self, user_id: int | None, *, login: str) -> str:
+        if user_id is not None:
+            return f"account:{user_id}"
+        digest = hmac.new(self.secret, login.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"login:{digest}"
 
-    async def retry_after(self, *, account: str, address: str | None) -> float | None:
-        """Seconds until another attempt is allowed; None if one is allowed now."""
-        waits: list[float] = []
+    async def admit(self, *, account: str, device: str | None, address: str | None) -> Attempt:
+        """Counts an attempt as a failure before the password is checked; raises
+        TooManyAttemptsError when it must wait. `device` is the id of a device token valid
+        for this account, None for an unknown client."""
         try:
-            for item, key in self._keys(account, address):
-                if not await self.strategy.test(item, key):
-                    stats = await self.strategy.get_window_stats(item, key)
-                    waits.append(max(0.0, stats.reset_time - time.time()))
+            if device is not None:
+                key = f"device:{device}"
+                await self._spend(key, self.rules.failures_per_device, budget="device")
+                return Attempt(account=account, device=key)
+            return await self._admit_unknown_client(account, address)
         except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
-            return None
-        return max(waits) if waits else None
+            _warn(error)
+            return Attempt(account=account)
 
-    async def record_failure(self, *, account: str, address: str | None) -> None:
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: forgive the failures of the budget the attempt spent."""
         try:
-            for item, key in self._keys(account, address):
-                await self.strategy.hit(item, key)
+            if attempt.device is not None:
+                await self.storage.clear(attempt.device)
+                return
+            await self.storage.clear(attempt.account)
+            await self.storage.clear(_gate(attempt.account))
+            if attempt.address is not None:
+                await self._give_back(attempt.address)
         except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            _warn(error)
 
-    async def record_success(self, *, account: str) -> None:
-        item, key = self._keys(account, None)[0]
+    async def _admit_unknown_client(self, account: str, address: str | None) -> Attempt:
+        gate = _gate(account)
+        if await self.storage.get(gate) > 0:
+            raise await self._refusal(gate, budget="account")
+        address_key = None if address is None else f"address:{address}"
+        if address_key is not None:
+            await self._spend(address_key, self.rules.failures_per_address, budget="address")
         try:
-            await self.strategy.clear(item, key)
-        except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            await self._pass_gate(account)
+        except TooManyAttemptsError:
+            if address_key is not None:
+                await self._give_back(address_key)
+            raise
+        return Attempt(account=account, address=address_key)
+
+    async def _pass_gate(self, account: str) -> None:
+        """Counts the attempt; beyond the free failures it closes the gate behind itself for
+        the next delay. Of concurrent attempts only the first to close it gets through."""
+        failures = await self.storage.incr(account, self.rules.window_seconds)
+        delay = self.rules.delay_after(failures)
+        if delay and await self.storage.incr(_gate(account), delay) > 1:
+            await self._give_back(account)
+            raise await self._refusal(_gate(account), budget="account")
+
+    async def _spend(self, key: str, limit: int, *, budget: str) -> None:
+        if await self.storage.incr(key, self.rules.window_seconds) > limit:
+            await self._give_back(key)
+            raise await self._refusal(key, budget=budget)
+
+    async def _give_back(self, key: str) -> None:
+        # limits' storages have no portable decrement; an increment by -1 is one.
+        await self.storage.incr(key, self.rules.window_seconds, amount=-1)
+
+    async def _refusal(self, key: str, *, budget: str) -> TooManyAttemptsError:
+        seconds = max(1, math.ceil(await self.storage.get_expiry(key) - time.time()))
+        return TooManyAttemptsError(
+            f"Too many failed password attempts: try again in {seconds} seconds.",
+            budget=budget,
+            retryAfter=seconds,
+            # The name this extension had first; kept for existing clients.
+            retryAfterSeconds=seconds,
+        )
 
     async def clear(self) -> None:
         await self.storage.reset()
@@ -72,10 +165,19 @@ class LoginThrottle:
         await close_storage(self.storage)
 
 
+def _gate(account: str) -> str:
+    return f"wait:{account}"
+
+
+def _warn(error: StorageError) -> None:
+    LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+
+
 def create_login_throttle(settings: Settings) -> LoginThrottle:
-    window = settings.login_failure_window_seconds
+    # A key of its own for hashing logins, so that the secret key itself hashes nothing.
+    secret = hmac.new(settings.secret_key.encode(), b"quire login throttle", "sha256").digest()
     return LoginThrottle(
         limits_storage(settings, "login"),
-        per_account=parse(f"{settings.login_failures_per_account} per {window} second"),
-        per_address=parse(f"{settings.login_failures_per_address} per {window} second"),
+        rules=ThrottleRules.from_settings(settings),
+        secret=secret,
     )

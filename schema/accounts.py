@@ -10,9 +10,11 @@ from models.tables import Role
 from resolvers import accounts, administration, profiles
 from resolvers.context import Info
 from resolvers.errors import ForbiddenError, NotFoundError, Problem
+from resolvers.rate_limits import RateLimitedError
 from schema.connections import Connection
 from schema.ids import node_id_of
 from schema.inputs import PostOrder
+from schema.limits import answer_rate_limited
 from schema.permissions import IsAdmin, IsAuthenticated
 from schema.types import Post, load_post_connection
 
@@ -83,6 +85,14 @@ class AuthPayload:
     access_token: str | None = None
     refresh_token: str | None = None
     access_token_expires_at: datetime | None = None
+    device_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "From logIn and signUp: keep it on this client (one per account) and send it with "
+            "the next logIn as `deviceToken`. Wrong passwords from clients without one never "
+            "delay or lock out a client with one."
+        ),
+    )
     errors: list[UserError] = strawberry.field(default_factory=list)
 
     @classmethod
@@ -94,6 +104,7 @@ class AuthPayload:
             access_token=session.issued.access_token,
             refresh_token=session.issued.refresh_token,
             access_token_expires_at=session.issued.access_token_expires_at,
+            device_token=session.device_token,
         )
 
 
@@ -109,6 +120,14 @@ class SignUpInput:
 class LogInInput:
     username_or_email: str
     password: str
+    device_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "The deviceToken an earlier logIn or signUp gave this client for this account: "
+            "its failed attempts then have a budget of their own. Optional; an invalid or "
+            "expired one counts as none."
+        ),
+    )
 
 
 @strawberry.type
@@ -150,17 +169,23 @@ class AccountMutation:
     @strawberry.mutation(description="Create a reader account and start a session.")
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
         context = info.context
-        session = await accounts.sign_up(
-            context.database,
-            settings=context.settings,
-            passwords=context.passwords,
-            sign_up=accounts.SignUp(
-                username=input.username,
-                email=input.email,
-                password=input.password,
-                display_name=input.display_name,
-            ),
-        )
+        try:
+            session = await accounts.sign_up(
+                context.database,
+                settings=context.settings,
+                passwords=context.passwords,
+                rate_limiter=context.rate_limiter,
+                client_address=context.client_address,
+                sign_up=accounts.SignUp(
+                    username=input.username,
+                    email=input.email,
+                    password=input.password,
+                    display_name=input.display_name,
+                ),
+            )
+        except RateLimitedError as error:
+            answer_rate_limited(context.response, error)
+            raise
         return AuthPayload.from_session(session)
 
     @strawberry.mutation(description="Start a session with a username or email and password.")
@@ -174,6 +199,7 @@ class AccountMutation:
             client_address=context.client_address,
             username_or_email=input.username_or_email,
             password=input.password,
+            device_token=input.device_token,
         )
         return AuthPayload.from_session(session)
 
@@ -208,6 +234,7 @@ class AccountMutation:
             context.database,
             settings=context.settings,
             passwords=context.passwords,
+            throttle=context.throttle,
             user_id=_signed_in(info),
             current_password=current_password,
             new_password=new_password,

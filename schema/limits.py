@@ -282,19 +282,16 @@ class QueryLimits(SchemaExtension):
             try:
                 if not isinstance(quire.response, Response):
                     # Over a WebSocket no HTTP request spent the operation: spend it here.
-                    await limiter.spend_operation(client)
+                    await limiter.spend_operation(client, address=quire.client_address)
                 self.spending = await limiter.spend_cost(client, self.measure.cost)
             except RateLimitedError as error:
-                RATE_LIMITED.labels(str(error.extensions["budget"])).inc()
+                answer_rate_limited(quire.response, error)
                 refusal = GraphQLError(error.message, original_error=error)
                 if context.operation_type is OperationType.SUBSCRIPTION:
                     # A subscription ignores a preset result; Strawberry reports what its
                     # on_execute hooks raise as the stream's one result.
                     raise refusal from None
                 context.result = GraphQLExecutionResult(data=None, errors=[refusal])
-                if isinstance(quire.response, Response):
-                    quire.response.status_code = 429
-                    quire.response.headers["retry-after"] = str(error.extensions["retryAfter"])
         yield
 
     def get_results(self) -> dict[str, Any]:
@@ -307,6 +304,15 @@ class QueryLimits(SchemaExtension):
         if self.spending is not None:
             results["rateLimit"] = self.spending.as_extension()
         return results
+
+
+def answer_rate_limited(response: object, error: RateLimitedError) -> None:
+    """Counts a refusal and, over HTTP, answers 429 with Retry-After (a WebSocket has no
+    status to set: the error's extensions carry the same)."""
+    RATE_LIMITED.labels(str(error.extensions["budget"])).inc()
+    if isinstance(response, Response):
+        response.status_code = 429
+        response.headers["retry-after"] = str(error.extensions["retryAfter"])
 
 
 NUL_MESSAGE = "Strings may not contain the NUL character (U+0000)."

@@ -1,17 +1,22 @@
 """Per-client rate limits: operations and summed cost per window, 429 with Retry-After,
-RATE_LIMITED, budgets reported in extensions and apiLimits, one budget across instances."""
+RATE_LIMITED, budgets reported in extensions and apiLimits, one budget across instances; the
+operations of every client at one address, and sign-ups per address."""
 
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from app import create_app
 from models.database import Database
-from models.tables import Role
+from models.tables import Role, users_table
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.conftest import REDIS_URL, StatementLog, client_of
 from tests.factories import create_user
+from tests.test_events import served
+from tests.wsclient import graphql_socket
 
 QUERY = "{ posts(first: 2) { nodes { title } } }"  # cost 1 + 2 x 2 = 5
 
@@ -169,3 +174,170 @@ async def test_an_unreachable_redis_lets_requests_through(
 def test_rate_limit_settings_must_be_readable() -> None:
     with pytest.raises(ValueError, match="rate_limit_cost"):
         Settings(rate_limit_cost="lots", _env_file=None)
+
+
+async def _bearer(settings: Settings, database: Database) -> dict[str, str]:
+    reader = await create_user(database, role=Role.READER)
+    token, _ = issue_access_token(settings, user_id=reader, role=Role.READER)
+    return {"authorization": f"Bearer {token}"}
+
+
+def _address_refusal(response: httpx.Response, requested: int = 1) -> None:
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    error = response.json()["errors"][0]
+    assert error["extensions"] == {
+        "code": "RATE_LIMITED",
+        "budget": "address",
+        "limit": 3,
+        "requested": requested,
+        "retryAfter": int(response.headers["retry-after"]),
+    }
+    assert error["message"].startswith(
+        "Rate limit exceeded: at most 3 operations from one address per minute; retry in "
+    )
+
+
+async def test_the_users_at_one_address_share_its_operations_budget(
+    settings: Settings, database: Database
+) -> None:
+    ada, bob = await _bearer(settings, database), await _bearer(settings, database)
+    async with client_of(settings, rate_limit_address_operations="3/minute") as client:
+        assert (await post(client, **ada)).status_code == 200
+        assert (await post(client, **bob)).status_code == 200
+        assert (await post(client)).status_code == 200  # anonymous, from the same address
+        refused = await post(client, **bob)
+        metrics = (await client.get("/metrics")).text
+
+    _address_refusal(refused)
+    assert 'quire_rate_limit_rejections_total{budget="address"}' in metrics
+
+
+async def test_gets_spend_from_the_address_budget(settings: Settings, database: Database) -> None:
+    ada, bob = await _bearer(settings, database), await _bearer(settings, database)
+    async with client_of(settings, rate_limit_address_operations="3/minute") as client:
+        for headers in (ada, bob, ada):
+            response = await client.get("/graphql", params={"query": QUERY}, headers=headers)
+            assert response.status_code == 200
+        refused = await client.get("/graphql", params={"query": QUERY}, headers=bob)
+
+    _address_refusal(refused)
+
+
+async def test_a_batch_spends_its_operations_from_the_address_budget(
+    settings: Settings, database: Database
+) -> None:
+    ada, bob = await _bearer(settings, database), await _bearer(settings, database)
+    batch = [{"query": QUERY}] * 2
+    async with client_of(
+        settings, rate_limit_address_operations="3/minute", max_batch_operations=5
+    ) as client:
+        accepted = await client.post("/graphql", json=batch, headers=ada)
+        refused = await client.post("/graphql", json=batch, headers=bob)
+
+    assert accepted.status_code == 200
+    _address_refusal(refused, requested=2)
+
+
+async def test_operations_over_a_websocket_spend_from_the_address_budget(
+    settings: Settings, database: Database
+) -> None:
+    ada, bob = await _bearer(settings, database), await _bearer(settings, database)
+    frugal = create_app(settings.model_copy(update={"rate_limit_address_operations": "3/minute"}))
+    query = "subscription { postPublished { title } }"
+    async with (
+        served(frugal) as url,
+        graphql_socket(url, payload=ada) as first,
+        graphql_socket(url, payload=bob) as second,
+    ):
+        await first.subscribe("1", query)
+        await second.subscribe("1", query)
+        await first.subscribe("2", query)
+        await second.subscribe("2", query)
+        refused = await second.receive()
+
+    assert refused["id"] == "2"
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+    assert errors[0]["extensions"]["budget"] == "address"
+
+
+SIGN_UP = """
+mutation ($input: SignUpInput!) { signUp(input: $input) { accessToken errors { code } } }
+"""
+
+
+def _sign_up(name: str) -> dict[str, Any]:
+    account = {
+        "username": name,
+        "email": f"{name}@example.com",
+        "password": "correct horse battery",
+        "displayName": name,
+    }
+    return {"query": SIGN_UP, "variables": {"input": account}}
+
+
+async def _accounts(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return int(
+            await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) or 0
+        )
+
+
+async def test_sign_ups_per_address_are_limited(settings: Settings, database: Database) -> None:
+    async with client_of(settings, rate_limit_sign_ups="2/hour") as client:
+        for name in ("ada", "bob"):
+            created = await client.post("/graphql", json=_sign_up(name))
+            assert created.json()["data"]["signUp"]["errors"] == []
+        refused = await client.post("/graphql", json=_sign_up("carol"))
+
+    assert refused.status_code == 429
+    assert 3500 <= int(refused.headers["retry-after"]) <= 3600
+    assert refused.json()["data"] is None
+    error = refused.json()["errors"][0]
+    assert error["extensions"] == {
+        "code": "RATE_LIMITED",
+        "budget": "signUps",
+        "limit": 2,
+        "retryAfter": int(refused.headers["retry-after"]),
+    }
+    assert error["message"].startswith(
+        "Rate limit exceeded: at most 2 sign-ups from one address per hour; retry in "
+    )
+    assert await _accounts(database) == 2
+
+
+async def test_sign_ups_that_create_nothing_spend_nothing(
+    settings: Settings, database: Database
+) -> None:
+    async with client_of(settings, rate_limit_sign_ups="1/hour") as client:
+        invalid = await client.post("/graphql", json=_sign_up("x"))
+        created = await client.post("/graphql", json=_sign_up("ada"))
+        taken = await client.post("/graphql", json=_sign_up("ada"))
+
+    assert invalid.json()["data"]["signUp"]["errors"] == [{"code": "USERNAME_INVALID"}]
+    assert created.json()["data"]["signUp"]["errors"] == []
+    assert taken.status_code == 200
+    assert taken.json()["data"]["signUp"]["errors"] == [
+        {"code": "USERNAME_TAKEN"},
+        {"code": "EMAIL_TAKEN"},
+    ]
+
+
+async def test_sign_ups_over_a_websocket_spend_from_the_same_budget(
+    settings: Settings, database: Database
+) -> None:
+    frugal = create_app(settings.model_copy(update={"rate_limit_sign_ups": "1/hour"}))
+    async with served(frugal) as url, graphql_socket(url) as socket:
+        first, second = _sign_up("ada"), _sign_up("bob")
+        await socket.send({"id": "1", "type": "subscribe", "payload": first})
+        created = await socket.next_data("1")
+        assert (await socket.receive())["type"] == "complete"
+        await socket.send({"id": "2", "type": "subscribe", "payload": second})
+        refused = await socket.next_data("2")
+
+    assert created["data"]["signUp"]["errors"] == []
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert refused["errors"][0]["extensions"]["budget"] == "signUps"
+    assert await _accounts(database) == 1
