@@ -7,11 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from limits.aio.storage import MemoryStorage
 
 from models.database import Database
 from resolvers.errors import TooManyAttemptsError
-from resolvers.throttle import LoginThrottle, ThrottleRules, create_login_throttle
+from resolvers.throttle import ThrottleRules, create_login_throttle
 from settings import Settings
 from tests.conftest import REDIS_URL
 from tests.graphql import data, error_codes, execute
@@ -184,8 +183,12 @@ def test_delays_double_up_to_the_longest() -> None:
     assert delays == [0, 0, 1, 2, 4, 8, 8, 8, 8]
 
 
-async def test_concurrent_guesses_pass_the_gate_one_at_a_time() -> None:
-    throttle = LoginThrottle(MemoryStorage(), rules=RULES, secret=b"s")
+async def test_concurrent_guesses_pass_the_gate_one_at_a_time(
+    settings: Settings, redis_prefix: str
+) -> None:
+    # On Redis, where concurrent attempts really interleave between the check and the count.
+    shared = settings.model_copy(update={"redis_url": REDIS_URL, "redis_key_prefix": redis_prefix})
+    throttle = create_login_throttle(shared)
 
     async def admitted() -> bool:
         try:
@@ -194,9 +197,12 @@ async def test_concurrent_guesses_pass_the_gate_one_at_a_time() -> None:
             return False
         return True
 
-    outcomes = await asyncio.gather(*(admitted() for _ in range(10)))
+    try:
+        outcomes = await asyncio.gather(*(admitted() for _ in range(20)))
+    finally:
+        await throttle.close()
 
-    assert outcomes.count(True) == RULES.free_failures + 1
+    assert outcomes.count(True) == shared.login_failures_per_account + 1
 
 
 async def test_a_success_forgives_the_failures(
