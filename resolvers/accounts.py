@@ -195,10 +195,9 @@ async def log_in(
     login = username_or_email.strip().lower()
     found = await _user_by_login(database, login)
     user_id = None if found is None else found.id
-    device = read_device_token(settings, device_token)
     attempt = await throttle.admit(
         account=throttle.account_key(user_id, login=login),
-        device=device.device_id if device is not None and device.user_id == user_id else None,
+        device=_known_device(settings, device_token, user_id=user_id),
         address=client_address,
     )
     password_hash = found.password_hash if found is not None else None
@@ -221,6 +220,17 @@ async def log_in(
         issued=issue_tokens(settings, found, refresh),
         device_token=issue_device_token(settings, user_id=found.id),
     )
+
+
+def _known_device(
+    settings: Settings, device_token: str | None, *, user_id: int | None
+) -> str | None:
+    """The device id of a device token issued for this very account; None (an unknown client)
+    for any other, so that a token got for one's own account buys nothing against another."""
+    device = read_device_token(settings, device_token)
+    if device is None or user_id is None or device.user_id != user_id:
+        return None
+    return device.device_id
 
 
 async def _user_by_login(database: Database, login: str) -> Row[Any] | None:
