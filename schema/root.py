@@ -274,9 +274,10 @@ class Query(AccountQuery):
 
 
 def _is_expected(error: GraphQLError) -> bool:
-    """Show clients our own refusals and GraphQL's syntax/validation errors; mask the rest."""
+    """Show clients our own refusals and GraphQL's syntax, validation and variable errors
+    (graphql-core wraps a variable's coercion error, itself a GraphQLError); mask the rest."""
     original = error.original_error
-    return original is None or isinstance(original, QuireError)
+    return original is None or isinstance(original, QuireError | GraphQLError)
 
 
 @strawberry.type
@@ -321,6 +322,10 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
+        for error in processed:
+            if isinstance(error.original_error, GraphQLError) and not error.extensions:
+                # A variable's value that does not fit its type (coercion, before execution).
+                error.extensions = {"code": "BAD_USER_INPUT"}
         settings = getattr(self.execution_context.context, "settings", None)
         if settings is not None and settings.hide_suggestions:
             for error in processed:
