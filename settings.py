@@ -91,7 +91,11 @@ class Settings(BaseSettings):
     # use), "trusted" (only the documents of QUIRE_TRUSTED_DOCUMENTS run) or "off".
     persisted_queries: Literal["off", "apq", "trusted"] = "apq"
     trusted_documents: str | None = None
+    # The APQ store is bounded in documents and in bytes (per process in memory, in all in
+    # Redis); documents are stored minified, and larger ones are run but not stored.
     persisted_query_cache_size: int = Field(default=10_000, ge=1)
+    persisted_query_cache_bytes: int = Field(default=16_000_000, ge=10_000)
+    persisted_query_max_document_bytes: int = Field(default=10_000, ge=100)
     persisted_query_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # GraphiQL, introspection and "Did you mean ...?" suggestions: unset means on in
     # development and off in production. QUIRE_INTROSPECTION=admins allows it to admins only.
