@@ -463,8 +463,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=settings.allowed_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
+                allow_headers=settings.allowed_request_headers,
+                expose_headers=["x-request-id", "retry-after"],
                 max_age=600,
             ),
             Middleware(
