@@ -358,13 +358,19 @@ def _is_request_error(result: dict[str, Any]) -> bool:
 def request_error_response(error: HTTPException) -> Response:
     """Refused requests get a GraphQL error body, not plain text; a mutation over GET is
     405 Method Not Allowed (GraphQL over HTTP)."""
+    message = error.reason
     if "not allowed when using GET" in error.reason:
         status, code, headers = 405, "METHOD_NOT_ALLOWED", {"allow": "POST"}
+        message = "Mutations are not allowed over GET; send them with POST."
     elif error.reason == "Batching is not enabled":
         status, code, headers = 400, "BATCHING_DISABLED", {}
+        message = (
+            "Batched requests are off on this server (QUIRE_MAX_BATCH_OPERATIONS=0); send one "
+            "operation per request."
+        )
     else:
         status, code, headers = error.status_code, "BAD_REQUEST", {}
-    body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

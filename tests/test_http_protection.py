@@ -146,6 +146,9 @@ async def test_mutation_over_get_is_405(client: httpx.AsyncClient, database: Dat
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert response.json()["errors"][0]["message"] == (
+        "Mutations are not allowed over GET; send them with POST."
+    )
     async with database.engine.connect() as connection:
         assert await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) == 0
 
