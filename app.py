@@ -360,13 +360,19 @@ def _is_request_error(result: dict[str, Any]) -> bool:
 def request_error_response(error: HTTPException) -> Response:
     """Refused requests get a GraphQL error body, not plain text; a mutation over GET is
     405 Method Not Allowed (GraphQL over HTTP)."""
+    message = error.reason
     if "not allowed when using GET" in error.reason:
         status, code, headers = 405, "METHOD_NOT_ALLOWED", {"allow": "POST"}
+        message = "Mutations are not allowed over GET; send them with POST."
     elif error.reason == "Batching is not enabled":
         status, code, headers = 400, "BATCHING_DISABLED", {}
+        message = (
+            "Batched requests are off on this server (QUIRE_MAX_BATCH_OPERATIONS=0); send one "
+            "operation per request."
+        )
     else:
         status, code, headers = error.status_code, "BAD_REQUEST", {}
-    body = {"errors": [{"message": error.reason, "extensions": {"code": code}}]}
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -465,8 +471,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_origins=settings.allowed_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
-                expose_headers=["x-request-id"],
+                allow_headers=settings.allowed_request_headers,
+                expose_headers=["x-request-id", "retry-after"],
                 max_age=600,
             ),
             Middleware(

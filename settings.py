@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     # use), "trusted" (only the documents of QUIRE_TRUSTED_DOCUMENTS run) or "off".
     persisted_queries: Literal["off", "apq", "trusted"] = "apq"
     trusted_documents: str | None = None
+    # The APQ store is bounded in documents and in bytes (per process in memory, in all in
+    # Redis); documents are stored minified, and larger ones are run but not stored.
     persisted_query_cache_size: int = Field(default=10_000, ge=1)
+    persisted_query_cache_bytes: int = Field(default=16_000_000, ge=10_000)
+    persisted_query_max_document_bytes: int = Field(default=10_000, ge=100)
     persisted_query_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # GraphiQL, introspection and "Did you mean ...?" suggestions: unset means on in
     # development and off in production. QUIRE_INTROSPECTION=admins allows it to admins only.
@@ -122,6 +126,15 @@ class Settings(BaseSettings):
     # Comma-separated origins allowed to call the API from a browser (with credentials).
     # Unset: local development servers in development, none in production.
     cors_origins: str | None = None
+    # Comma-separated request headers a browser may send cross-origin: the common clients'
+    # (Apollo's client awareness and CSRF-preflight headers, operation names and ids, request
+    # ids) by default.
+    cors_allow_headers: str = (
+        "authorization,content-type,accept,x-request-id,"
+        "apollographql-client-name,apollographql-client-version,apollo-require-preflight,"
+        "x-apollo-operation-name,x-apollo-operation-id,"
+        "graphql-client-name,graphql-client-version,x-graphql-client-name,x-graphql-client-version"
+    )
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
@@ -199,6 +212,10 @@ class Settings(BaseSettings):
             for host in ("localhost", "127.0.0.1")
             for port in (3000, 5173, 8080)
         ]
+
+    @property
+    def allowed_request_headers(self) -> list[str]:
+        return [h.strip().lower() for h in self.cors_allow_headers.split(",") if h.strip()]
 
     @field_validator("metrics_allow")
     @classmethod

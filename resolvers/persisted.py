@@ -16,12 +16,13 @@ treated as a miss: the client then sends the full query, and the request still s
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from graphql import GraphQLError
+from graphql import GraphQLError, strip_ignored_characters
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -50,10 +51,12 @@ class DocumentStore(Protocol):
 
 
 class MemoryStore:
-    """A bounded LRU of hash -> document for one process."""
+    """A bounded LRU of hash -> document for one process, bounded in entries and in bytes
+    (documents are stored minified, so the bytes are what the documents need)."""
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.bytes = 0
         self._documents: OrderedDict[str, str] = OrderedDict()
 
     async def get(self, sha256: str) -> str | None:
@@ -63,39 +66,86 @@ class MemoryStore:
         return document
 
     async def put(self, sha256: str, document: str) -> None:
+        previous = self._documents.pop(sha256, None)
+        self.bytes += len(document) - (len(previous) if previous is not None else 0)
         self._documents[sha256] = document
-        self._documents.move_to_end(sha256)
-        while len(self._documents) > self.max_entries:
-            self._documents.popitem(last=False)
+        while len(self._documents) > self.max_entries or self.bytes > self.max_bytes:
+            _, evicted = self._documents.popitem(last=False)
+            self.bytes -= len(evicted)
 
     async def close(self) -> None:
         self._documents.clear()
+        self.bytes = 0
+
+
+# Registers a document and evicts the least recently used ones while the store holds more
+# entries or bytes than allowed. The sizes are kept beside the documents, so that documents
+# that expired (unused for the TTL) stay counted until their index entry is evicted (they are
+# the oldest, so they go first): the count is never below what Redis holds.
+# KEYS: document, index (hash by last use), sizes (hash -> bytes), total bytes.
+# ARGV: document, hash, now, max entries, max bytes, document key prefix, TTL in seconds.
+REGISTER_SCRIPT = """
+local size = string.len(ARGV[1])
+local previous = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[7])
+redis.call('HSET', KEYS[3], ARGV[2], size)
+redis.call('INCRBY', KEYS[4], size - previous)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+while redis.call('ZCARD', KEYS[2]) > tonumber(ARGV[4])
+    or tonumber(redis.call('GET', KEYS[4]) or '0') > tonumber(ARGV[5]) do
+  local oldest = redis.call('ZPOPMIN', KEYS[2])
+  if #oldest == 0 then break end
+  local evicted = tonumber(redis.call('HGET', KEYS[3], oldest[1]) or '0')
+  redis.call('HDEL', KEYS[3], oldest[1])
+  redis.call('DEL', ARGV[6] .. oldest[1])
+  redis.call('DECRBY', KEYS[4], evicted)
+end
+"""
 
 
 class RedisStore:
-    """Documents shared by every instance, expiring when unused for `ttl_seconds`."""
+    """Documents shared by every instance, expiring when unused for `ttl_seconds`, and
+    bounded in entries and bytes across all instances (least recently used evicted)."""
 
-    def __init__(self, client: "Redis", *, prefix: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: "Redis",
+        *,
+        prefix: str,
+        ttl_seconds: int,
+        max_entries: int,
+        max_bytes: int,
+    ) -> None:
         self.client, self.prefix, self.ttl_seconds = client, prefix, ttl_seconds
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._register = client.register_script(REGISTER_SCRIPT)
 
     async def get(self, sha256: str) -> str | None:
         try:
-            found: bytes | str | None = await self.client.getex(
-                f"{self.prefix}{sha256}", ex=self.ttl_seconds
-            )
+            async with self.client.pipeline(transaction=False) as pipeline:
+                pipeline.getex(f"{self.prefix}{sha256}", ex=self.ttl_seconds)
+                pipeline.zadd(f"{self.prefix}index", {sha256: time.time()}, xx=True)
+                found, _ = await pipeline.execute()
         except (RedisError, OSError) as error:
             LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
             return None
         return found.decode() if isinstance(found, bytes) else found
 
     async def put(self, sha256: str, document: str) -> None:
+        keys = [f"{self.prefix}{sha256}", *(f"{self.prefix}{n}" for n in STORE_KEYS)]
+        arguments: list[str | float | int] = [document, sha256, time.time()]
+        arguments += [self.max_entries, self.max_bytes, self.prefix, self.ttl_seconds]
         try:
-            await self.client.set(f"{self.prefix}{sha256}", document, ex=self.ttl_seconds)
+            await self._register(keys=keys, args=arguments, client=self.client)
         except (RedisError, OSError) as error:
             LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+# The bookkeeping keys beside the documents (the prefix ends with ':'; hashes are hex).
+STORE_KEYS = ("index", "sizes", "bytes")
 
 
 def load_manifest(path: Path) -> dict[str, str]:
@@ -130,10 +180,12 @@ class PersistedQueries:
         mode: PersistedMode,
         store: DocumentStore | None = None,
         trusted: dict[str, str] | None = None,
+        max_document_bytes: int = 10_000,
     ) -> None:
         self.mode = mode
         self.store = store
         self.trusted = trusted or {}
+        self.max_document_bytes = max_document_bytes
 
     async def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> ResolvedQuery:
         """The document to run for a request, or a PersistedQueryError."""
@@ -156,8 +208,14 @@ class PersistedQueries:
         return ResolvedQuery(query, register=sha256)
 
     async def register(self, sha256: str, document: str) -> None:
-        if self.store is not None:
-            await self.store.put(sha256, document)
+        """Stores the document minified (a GraphQL comment is not a token: a 1-cost query may
+        carry a huge one); a document still over the size bound runs but is not stored, so its
+        client keeps sending it in full."""
+        if self.store is None:
+            return
+        minified = strip_ignored_characters(document)
+        if len(minified.encode()) <= self.max_document_bytes:
+            await self.store.put(sha256, minified)
 
     def _trusted(self, query: str | None, sha256: str | None) -> str:
         if query is None and sha256 is not None and sha256 in self.trusted:
@@ -210,8 +268,17 @@ def create_persisted_queries(settings: Settings, redis: "Redis | None") -> Persi
                 redis,
                 prefix=f"{settings.redis_key_prefix}:apq:",
                 ttl_seconds=settings.persisted_query_ttl_seconds,
+                max_entries=settings.persisted_query_cache_size,
+                max_bytes=settings.persisted_query_cache_bytes,
             )
             if redis is not None
-            else MemoryStore(settings.persisted_query_cache_size)
+            else MemoryStore(
+                settings.persisted_query_cache_size, settings.persisted_query_cache_bytes
+            )
         )
-    return PersistedQueries(settings.persisted_queries, store=store, trusted=trusted)
+    return PersistedQueries(
+        settings.persisted_queries,
+        store=store,
+        trusted=trusted,
+        max_document_bytes=settings.persisted_query_max_document_bytes,
+    )

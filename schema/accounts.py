@@ -1,10 +1,12 @@
 """Accounts as clients see them: the signed-in user, sign-up and log-in, sessions."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Self
 
 import strawberry
 from sqlalchemy.engine import Row
+from strawberry import relay
 
 from models.tables import Role
 from resolvers import accounts, administration, profiles
@@ -12,7 +14,7 @@ from resolvers.context import Info
 from resolvers.errors import ForbiddenError, NotFoundError, Problem
 from resolvers.rate_limits import RateLimitedError
 from schema.connections import Connection
-from schema.ids import node_id_of
+from schema.ids import user_id_of
 from schema.inputs import PostOrder
 from schema.limits import answer_rate_limited
 from schema.permissions import IsAdmin, IsAuthenticated
@@ -32,9 +34,12 @@ class UserError:
         return cls(field=problem.field, message=problem.message, code=problem.code)
 
 
-@strawberry.type(description="The signed-in user's own account, email and role included.")
-class User:
-    id: strawberry.ID
+@strawberry.type(
+    description="An account with its email and role: the signed-in user's own, or anyone's for "
+    "admins. Its ID is not the ID of the same person's Author profile (two types, two IDs)."
+)
+class User(relay.Node):
+    id: relay.NodeID[int]
     username: str
     email: str
     display_name: str
@@ -42,7 +47,6 @@ class User:
     avatar_url: str | None
     role: Role
     created_at: datetime
-    user_id: strawberry.Private[int]
 
     @strawberry.field(description="Your posts, drafts and scheduled ones included.")
     async def posts(
@@ -57,7 +61,7 @@ class User:
         loaders = info.context.loaders
         return await load_post_connection(
             info,
-            parent_id=self.user_id,
+            parent_id=self.id,
             order=order_by,
             arguments=(first, after, last, before),
             pages=loaders.post_page_by_author_id,
@@ -67,8 +71,7 @@ class User:
     @classmethod
     def from_row(cls, row: Row[Any]) -> Self:
         return cls(
-            user_id=row.id,
-            id=strawberry.ID(strawberry.relay.to_base64("Author", row.id)),
+            id=row.id,
             username=row.username,
             email=row.email,
             display_name=row.display_name,
@@ -77,6 +80,19 @@ class User:
             role=Role(row.role),
             created_at=row.created_at,
         )
+
+    @classmethod
+    async def resolve_nodes(  # type: ignore[override]
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self | None]:
+        """An account is a node for itself and for admins; for anyone else it does not exist."""
+        viewer, database = info.context.viewer, info.context.database
+        found: list[Self | None] = []
+        for user_id in map(int, node_ids):
+            visible = viewer.role is Role.ADMIN or viewer.user_id == user_id
+            row = await administration.account_by_id(database, user_id) if visible else None
+            found.append(None if row is None else cls.from_row(row))
+        return found
 
 
 @strawberry.type(description="A session: tokens on success, problems otherwise.")
@@ -132,9 +148,14 @@ class LogInInput:
 
 @strawberry.type
 class AccountQuery:
-    @strawberry.field(description="The signed-in user.", permission_classes=[IsAuthenticated])
+    @strawberry.field(description="The signed-in user; null for an anonymous caller.")
     async def me(self, info: Info) -> User | None:
-        row = await accounts.active_user(info.context.database, _signed_in(info))
+        # "Who am I?" has an answer without a session: nobody. A bad or expired token still
+        # refuses the whole operation (RefuseBadCredentials), so the client learns to refresh.
+        user_id = info.context.viewer.user_id
+        if user_id is None:
+            return None
+        row = await accounts.active_user(info.context.database, user_id)
         return None if row is None else User.from_row(row)
 
     @strawberry.field(
@@ -142,7 +163,7 @@ class AccountQuery:
         description="An account with its email and role: your own, or anyone's for admins.",
     )
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        target = node_id_of(id, "Author", "id")
+        target = user_id_of(id, "id")
         if target != _signed_in(info) and info.context.viewer.role is not Role.ADMIN:
             raise ForbiddenError("Only admins can see other people's accounts.")
         row = await administration.account_by_id(info.context.database, target)
@@ -273,7 +294,7 @@ class AdministrationMutation:
 async def _administer(
     info: Info, user_id: strawberry.ID, *, role: Role | None = None, active: bool | None = None
 ) -> User:
-    target = node_id_of(user_id, "Author", "userId")
+    target = user_id_of(user_id, "userId")
     if target == _signed_in(info):
         raise ForbiddenError("Admins cannot change their own role or deactivate themselves.")
     row = await administration.administer_user(

@@ -18,7 +18,7 @@ from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
 from resolvers.rate_limits import Budget, client_key
-from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation
+from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation, User
 from schema.connections import Connection, connection_from_page
 from schema.discussion import DiscussionMutation
 from schema.ids import row_id
@@ -32,7 +32,7 @@ from schema.scalars import SCALAR_MAP
 from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
-NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
+NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag, User)}
 MAX_NODES = 100
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
@@ -274,9 +274,10 @@ class Query(AccountQuery):
 
 
 def _is_expected(error: GraphQLError) -> bool:
-    """Show clients our own refusals and GraphQL's syntax/validation errors; mask the rest."""
+    """Show clients our own refusals and GraphQL's syntax, validation and variable errors
+    (graphql-core wraps a variable's coercion error, itself a GraphQLError); mask the rest."""
     original = error.original_error
-    return original is None or isinstance(original, QuireError)
+    return original is None or isinstance(original, QuireError | GraphQLError)
 
 
 @strawberry.type
@@ -321,6 +322,10 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
+        for error in processed:
+            if isinstance(error.original_error, GraphQLError) and not error.extensions:
+                # A variable's value that does not fit its type (coercion, before execution).
+                error.extensions = {"code": "BAD_USER_INPUT"}
         settings = getattr(self.execution_context.context, "settings", None)
         if settings is not None and settings.hide_suggestions:
             for error in processed:
@@ -350,7 +355,7 @@ def create_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Post, Author, Comment, Tag],
+        types=[Post, Author, Comment, Tag, User],
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,
             batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None,

@@ -192,11 +192,20 @@ async def test_deactivated_user_cannot_log_in_and_tokens_stop_working(
     assert error_codes(refreshed) == ["UNAUTHENTICATED"]
 
 
-async def test_me_needs_a_token(client: httpx.AsyncClient, database: Database) -> None:
+async def test_me_is_null_without_a_token(client: httpx.AsyncClient, database: Database) -> None:
     body = await execute(client, ME)
 
-    assert error_codes(body) == ["UNAUTHENTICATED"]
-    assert body["data"] == {"me": None}
+    assert body == {"data": {"me": None}, "extensions": body["extensions"]}
+
+
+async def test_me_with_a_bad_token_is_refused(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    response = await client.post(
+        "/graphql", json={"query": ME}, headers={"Authorization": "Bearer not.a.token"}
+    )
+
+    assert error_codes(response.json()) == ["UNAUTHENTICATED"]
 
 
 def _token(settings: Settings, **claims: Any) -> str:

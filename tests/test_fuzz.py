@@ -40,7 +40,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
@@ -422,11 +422,20 @@ def _check_response(response: httpx.Response, document: str) -> None:
 async def _send_and_check(
     app: Any, client: httpx.AsyncClient, document: str, headers: dict[str, str]
 ) -> None:
+    await _check_request(
+        app, client.post("/graphql", json={"query": document}, headers=headers), document
+    )
+
+
+async def _check_request(
+    app: Any, request: Awaitable[httpx.Response], document: str
+) -> httpx.Response:
+    """Sends the request and checks its response and what it left behind."""
     database: Database = app.state.database
     url: str = app.state.settings.database_url
     baseline = _checked_out(database)
     with _errors_logged() as logged:
-        response = await client.post("/graphql", json={"query": document}, headers=headers)
+        response = await request
     if currently_in_test_context():
         note(f"HTTP {response.status_code}: {response.text[:2000]}")
     _event(f"HTTP {response.status_code}")
@@ -441,6 +450,7 @@ async def _send_and_check(
 
     assert await _settled(returned), "a pooled connection was not returned to the pool"
     assert await _settled(no_open_transaction), "a connection was left inside a transaction"
+    return response
 
 
 @pytest.fixture(autouse=True)
@@ -499,6 +509,160 @@ async def test_random_operations_get_well_formed_responses(
     users = await _fresh_data(app, database)
 
     await _send_and_check(app, client, document, _headers(app, viewer, users))
+
+
+def _subscriptions() -> st.SearchStrategy[str]:
+    """Subscription operations: hypothesis-graphql builds queries only, so build them as
+    queries of a schema whose query type is the Subscription type, then name the operation."""
+    parsed = graphql.build_schema(SCHEMA)
+    assert parsed.subscription_type is not None
+    as_query = graphql.GraphQLSchema(
+        query=parsed.subscription_type, types=list(parsed.type_map.values())
+    )
+    return queries(as_query, custom_scalars=CUSTOM_SCALARS).map(_as_subscription)
+
+
+def _as_subscription(document: str) -> str:
+    body = document.removeprefix("query").lstrip()
+    return f"subscription {body}"
+
+
+SUBSCRIPTIONS = _subscriptions()
+
+
+@pytest.mark.usefixtures("fuzz_backend")
+@_fuzz_settings
+@given(data=st.data(), viewer=st.sampled_from(VIEWERS), method=st.sampled_from(["GET", "POST"]))
+async def test_subscriptions_over_http_are_refused_cleanly(
+    data: st.DataObject,
+    viewer: str,
+    method: str,
+    app: Any,
+    database: Database,
+    client: httpx.AsyncClient,
+) -> None:
+    """Subscriptions stream over the WebSocket only: over HTTP every one is refused with a
+    coded error, never an internal error or a hanging request."""
+    document = data.draw(SUBSCRIPTIONS, label="document")
+    note(f"{viewer} {method}:\n{document}")
+    users = await _fresh_data(app, database)
+    headers = _headers(app, viewer, users)
+    request = (
+        client.get("/graphql", params={"query": document}, headers=headers)
+        if method == "GET"
+        else client.post("/graphql", json={"query": document}, headers=headers)
+    )
+
+    response = await _check_request(app, request, document)
+
+    assert response.json().get("data") is None, response.text
+    assert all(e.get("extensions", {}).get("code") for e in response.json()["errors"])
+
+
+# Operations whose variables carry every input type of the schema; the fuzz sends them hostile
+# values (any JSON, deeply nested, huge, wrongly typed) that only validation may stop.
+VARIABLE_OPERATIONS = (
+    ("anonymous", "query ($q: String!) { search(query: $q) { totalCount } }"),
+    (
+        "anonymous",
+        "query ($f: PostFilter, $o: PostOrder, $n: Int, $a: String, $b: String) {"
+        " posts(filter: $f, orderBy: $o, first: $n, after: $a, before: $b) { totalCount } }",
+    ),
+    ("anonymous", "query ($ids: [ID!]!) { nodes(ids: $ids) { id } }"),
+    ("anonymous", "query ($id: ID, $slug: String) { post(id: $id, slug: $slug) { title } }"),
+    ("anonymous", "mutation ($input: SignUpInput!) { signUp(input: $input) { errors { code } } }"),
+    (
+        "author",
+        "mutation ($input: CreatePostInput!) { createPost(input: $input) { errors { code } } }",
+    ),
+    (
+        "author",
+        "mutation ($input: UpdatePostInput!) { updatePost(input: $input) { errors { code } } }",
+    ),
+    (
+        "reader",
+        "mutation ($input: AddCommentInput!) { addComment(input: $input) { errors { code } } }",
+    ),
+)
+
+
+def _nested(depth: int, leaf: str) -> str:
+    """JSON text nested `depth` deep in lists and objects (built as text: encoders recurse)."""
+    opening = "".join('{"a":' if level % 2 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 else "]" for level in reversed(range(depth)))
+    return f"{opening}{leaf}{closing}"
+
+
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    ANY_INTEGER,
+    st.floats(allow_nan=False, allow_infinity=False),
+    STRINGS,
+    st.integers(0, 200_000).map(lambda size: "word " * size),
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.dictionaries(
+            st.sampled_from(
+                ("title", "body", "tags", "id", "postId", "field", "status", "username", "x")
+            ),
+            children,
+            max_size=5,
+        ),
+    ),
+    max_leaves=20,
+)
+HOSTILE_VARIABLE_TEXT = st.one_of(
+    JSON_VALUES.map(lambda value: json.dumps(value)),
+    st.builds(_nested, st.integers(1, 1000), st.sampled_from(('"x"', "1", "null", "[]"))),
+)
+
+
+@pytest.mark.usefixtures("fuzz_backend")
+@_fuzz_settings
+@given(
+    data=st.data(),
+    operation=st.sampled_from(VARIABLE_OPERATIONS),
+    method=st.sampled_from(["GET", "POST"]),
+)
+async def test_hostile_variables_get_well_formed_responses(
+    data: st.DataObject,
+    operation: tuple[str, str],
+    method: str,
+    app: Any,
+    database: Database,
+    client: httpx.AsyncClient,
+) -> None:
+    viewer, document = operation
+    names = [definition.variable.name.value for definition in _variable_definitions(document)]
+    values = {name: data.draw(HOSTILE_VARIABLE_TEXT, label=name) for name in names}
+    variables = "{" + ",".join(f"{json.dumps(n)}:{v}" for n, v in values.items()) + "}"
+    note(f"{viewer} {method}: {document}\nvariables: {variables[:2000]}")
+    users = await _fresh_data(app, database)
+    headers = _headers(app, viewer, users)
+    if document.startswith("mutation") or len(variables) > 60_000:
+        # GET never runs a mutation (405), and httpx refuses URLs past 64 KB.
+        method = "POST"
+    request = (
+        client.get("/graphql", params={"query": document, "variables": variables}, headers=headers)
+        if method == "GET"
+        else client.post(
+            "/graphql",
+            content=f'{{"query":{json.dumps(document)},"variables":{variables}}}',
+            headers={**headers, "content-type": "application/json"},
+        )
+    )
+
+    await _check_request(app, request, document)
+
+
+def _variable_definitions(document: str) -> tuple[graphql.VariableDefinitionNode, ...]:
+    operation = graphql.parse(document).definitions[0]
+    assert isinstance(operation, graphql.OperationDefinitionNode)
+    return tuple(operation.variable_definitions or ())
 
 
 def _fill(document: str, value: str) -> str:
@@ -596,3 +760,27 @@ async def test_fuzz_findings(
     users = await _fresh_data(app, database)
 
     await _send_and_check(app, client, document, _headers(app, viewer, users))
+
+
+SEARCH_BY_VARIABLE = "query ($q: String!) { search(query: $q) { totalCount } }"
+# What the variables fuzz found: values that do not fit a variable's type were masked as
+# internal errors (graphql-core wraps their coercion error in another GraphQLError).
+VARIABLE_FINDINGS = {
+    "null-for-a-non-null-string": "null",
+    "list-for-a-string": '["x"]',
+    "object-for-a-string": '{"a": 1}',
+    "nested-330-deep": _nested(330, '"x"'),
+}
+
+
+@pytest.mark.parametrize("variable", VARIABLE_FINDINGS.values(), ids=VARIABLE_FINDINGS.keys())
+async def test_variable_findings(
+    variable: str, app: Any, database: Database, client: httpx.AsyncClient
+) -> None:
+    body = f'{{"query":{json.dumps(SEARCH_BY_VARIABLE)},"variables":{{"q":{variable}}}}}'
+    request = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+
+    response = await _check_request(app, request, SEARCH_BY_VARIABLE)
+
+    assert response.json()["data"] is None
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["BAD_USER_INPUT"]

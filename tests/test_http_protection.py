@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from models.database import Database
 from models.tables import users_table
 from settings import Settings
+from tests.conftest import client_of
 
 SIGN_UP = (
     'mutation { signUp(input: {username: "csrf", email: "csrf@example.com", '
@@ -145,6 +146,9 @@ async def test_mutation_over_get_is_405(client: httpx.AsyncClient, database: Dat
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert response.json()["errors"][0]["message"] == (
+        "Mutations are not allowed over GET; send them with POST."
+    )
     async with database.engine.connect() as connection:
         assert await connection.scalar(sa.select(sa.func.count()).select_from(users_table)) == 0
 
@@ -168,6 +172,36 @@ async def test_cors_allows_listed_origins_with_credentials(client: httpx.AsyncCl
     assert preflight.headers["access-control-allow-origin"] == origin
     assert preflight.headers["access-control-allow-credentials"] == "true"
     assert actual.headers["access-control-allow-origin"] == origin
+
+
+CLIENT_HEADERS = (
+    "apollographql-client-name, apollographql-client-version, apollo-require-preflight, "
+    "x-apollo-operation-name, x-request-id, content-type, authorization"
+)
+
+
+def _preflight(headers: str) -> dict[str, str]:
+    return {
+        "origin": "http://localhost:3000",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": headers,
+    }
+
+
+async def test_cors_allows_the_headers_of_common_clients(client: httpx.AsyncClient) -> None:
+    preflight = await client.options("/graphql", headers=_preflight(CLIENT_HEADERS))
+
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+async def test_cors_allowed_headers_are_a_setting(settings: Settings, database: Database) -> None:
+    async with client_of(settings, cors_allow_headers="content-type,x-team") as client:
+        custom = await client.options("/graphql", headers=_preflight("x-team"))
+        apollo = await client.options("/graphql", headers=_preflight("apollographql-client-name"))
+
+    assert custom.status_code == 200
+    assert apollo.status_code == 400
 
 
 async def test_cors_never_reflects_an_unlisted_origin(client: httpx.AsyncClient) -> None:

@@ -167,6 +167,7 @@ async def test_batches_are_off_by_default(client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BATCHING_DISABLED"
+    assert "QUIRE_MAX_BATCH_OPERATIONS" in response.json()["errors"][0]["message"]
 
 
 async def test_batches_are_bounded_and_share_one_cost_limit(

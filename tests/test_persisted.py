@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from app import create_app
 from models.database import Database
-from resolvers.persisted import MemoryStore, load_manifest, sha256_hex
+from resolvers.persisted import MemoryStore, RedisStore, load_manifest, sha256_hex
 from settings import Settings
 from tests.conftest import REDIS_URL, StatementLog, client_of
 from tests.graphql import error_codes
@@ -171,7 +171,7 @@ def test_apollo_manifests_are_read(tmp_path: Path) -> None:
 
 
 async def test_the_memory_store_forgets_the_least_recently_used() -> None:
-    store = MemoryStore(max_entries=2)
+    store = MemoryStore(max_entries=2, max_bytes=1_000)
     await store.put("a", "A")
     await store.put("b", "B")
     assert await store.get("a") == "A"
@@ -179,6 +179,72 @@ async def test_the_memory_store_forgets_the_least_recently_used() -> None:
 
     assert await store.get("b") is None
     assert [await store.get("a"), await store.get("c")] == ["A", "C"]
+
+
+async def test_the_memory_store_is_bounded_in_bytes() -> None:
+    store = MemoryStore(max_entries=100, max_bytes=2_500)
+    for name in "abc":
+        await store.put(name, name * 1_000)
+
+    assert await store.get("a") is None  # the oldest went to make room
+    assert [await store.get("b"), await store.get("c")] == ["b" * 1_000, "c" * 1_000]
+    assert store.bytes == 2_000
+
+
+# A 1-cost query with a comment far larger than the query: comments are not tokens.
+COMMENTED = "{ __typename }\n#" + "x" * 900_000
+COMMENTED_HASH = sha256_hex(COMMENTED)
+
+
+async def test_registered_documents_are_stored_without_comments_or_whitespace(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    registered = await client.post(
+        "/graphql", json={"query": COMMENTED, "extensions": persisted(COMMENTED_HASH)}
+    )
+    stored = await app.state.persisted.store.get(COMMENTED_HASH)
+    by_its_hash = await by_hash(client, COMMENTED_HASH)
+
+    assert registered.json()["data"] == {"__typename": "Query"}
+    assert stored == "{__typename}"
+    assert by_its_hash.json()["data"] == {"__typename": "Query"}
+
+
+# Long alias names make a valid document of about 3 KB with 3 tokens a field.
+LARGE = "{ " + " ".join(f"{letter * 1_000}: __typename" for letter in "abc") + " }"
+LARGE_HASH = sha256_hex(LARGE)
+
+
+async def test_a_document_over_the_size_bound_runs_but_is_not_stored(
+    settings: Settings, database: Database
+) -> None:
+    async with client_of(settings, persisted_query_max_document_bytes=2_000) as client:
+        sent = await client.post(
+            "/graphql", json={"query": LARGE, "extensions": persisted(LARGE_HASH)}
+        )
+        by_its_hash = await by_hash(client, LARGE_HASH)
+
+    assert sent.json()["data"] == {letter * 1_000: "Query" for letter in "abc"}
+    assert error_codes(by_its_hash.json()) == ["PERSISTED_QUERY_NOT_FOUND"]
+
+
+async def test_the_redis_store_is_bounded_in_entries_and_bytes(redis_prefix: str) -> None:
+    client = Redis.from_url(REDIS_URL)
+    store = RedisStore(
+        client, prefix=f"{redis_prefix}:apq:", ttl_seconds=600, max_entries=3, max_bytes=2_500
+    )
+    for name in "abc":
+        await store.put(name, name * 1_000)
+    found_after_bytes = [await store.get(name) for name in "abc"]
+    for name in "def":
+        await store.put(name, name)
+    found_after_entries = [await store.get(name) for name in "bcdef"]
+    stored_bytes = int(await client.get(f"{redis_prefix}:apq:bytes") or 0)
+    await store.close()
+
+    assert found_after_bytes == [None, "b" * 1_000, "c" * 1_000]
+    assert found_after_entries == [None, None, "d", "e", "f"]
+    assert stored_bytes == 3
 
 
 async def test_instances_sharing_redis_share_registered_queries(
