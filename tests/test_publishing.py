@@ -319,3 +319,42 @@ async def test_concurrent_posts_may_create_the_same_new_tag(
         tuple(tag["slug"] for tag in r["data"]["createPost"]["post"]["tags"]) for r in results
     } == {("brand-new",)}
     assert await _count(database, tags_table) == 1
+
+
+POST_WRITES_BY_ID = {
+    "update": (
+        "mutation ($id: ID!) { updatePost(input: {id: $id, updatedAt: "
+        '"2030-01-01T00:00:00+00:00", title: "Taken"}) { errors { code } } }'
+    ),
+    "publish": PUBLISH,
+    "unpublish": UNPUBLISH,
+    "archive": ARCHIVE,
+    "delete": DELETE,
+}
+
+
+@pytest.mark.parametrize("write", POST_WRITES_BY_ID)
+async def test_writes_to_a_hidden_post_read_like_writes_to_a_missing_one(
+    client: httpx.AsyncClient, database: Database, settings: Settings, write: str
+) -> None:
+    _, owner_id = await _caller(client, database, settings, Role.AUTHOR)
+    other, _ = await _caller(client, database, settings, Role.AUTHOR)
+    assert owner_id is not None
+    draft = await create_post(database, author_id=owner_id, status=PostStatus.DRAFT)
+    before = await _post_rows(database)
+
+    on_hidden = await other.run(POST_WRITES_BY_ID[write], {"id": _id(draft)})
+    on_missing = await other.run(POST_WRITES_BY_ID[write], {"id": _id(draft + 1000)})
+
+    assert [error["message"] for error in on_hidden["errors"]] == ["No such post."]
+    assert _codes(on_hidden) == ["NOT_FOUND"]
+    assert (on_hidden["data"], on_hidden["errors"]) == (on_missing["data"], on_missing["errors"])
+    assert await _post_rows(database) == before
+
+
+async def _post_rows(database: Database) -> list[tuple[Any, ...]]:
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(posts_table.c.title, posts_table.c.status, posts_table.c.updated_at)
+        )
+        return [tuple(row) for row in result]
