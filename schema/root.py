@@ -224,7 +224,7 @@ class Query(AccountQuery):
         )
         return None if row is None else Author.from_row(row, info.context.loaders)
 
-    @strawberry.field(description="All tags, by name.")
+    @strawberry.field(description="Tags carried by posts you can see, by name.")
     async def tags(
         self,
         info: Info,
@@ -235,17 +235,17 @@ class Query(AccountQuery):
     ) -> Connection[Tag]:
         sort = tags.TAG_SORT
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        database = info.context.database
-        page = await tags.list_tags(database, request=request)
+        database, viewer = info.context.database, info.context.viewer
+        page = await tags.list_tags(database, viewer=viewer, request=request)
         return connection_from_page(
             page,
             to_node=lambda row: Tag.from_row(row, info.context.loaders),
-            counter=lambda: tags.count_tags(database),
+            counter=lambda: tags.count_tags(database, viewer=viewer),
         )
 
-    @strawberry.field
+    @strawberry.field(description="A tag by slug; null unless a post you can see carries it.")
     async def tag(self, info: Info, slug: str) -> Tag | None:
-        row = await tags.tag_by_slug(info.context.database, slug=slug)
+        row = await tags.tag_by_slug(info.context.database, viewer=info.context.viewer, slug=slug)
         return None if row is None else Tag.from_row(row, info.context.loaders)
 
     @strawberry.field(description="Full-text search over post titles and bodies, best first.")
