@@ -358,3 +358,78 @@ async def _post_rows(database: Database) -> list[tuple[Any, ...]]:
             sa.select(posts_table.c.title, posts_table.c.status, posts_table.c.updated_at)
         )
         return [tuple(row) for row in result]
+
+
+async def test_concurrent_posts_with_one_title_all_get_distinct_slugs(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, _ = await _caller(client, database, settings, Role.AUTHOR)
+    create = {"input": {"title": "Same title", "body": "B"}}
+
+    results = await asyncio.gather(*(author.run(CREATE, create) for _ in range(20)))
+
+    assert [_codes(result) for result in results] == [[]] * 20
+    assert [result["data"]["createPost"]["errors"] for result in results] == [[]] * 20
+    slugs = {result["data"]["createPost"]["post"]["slug"] for result in results}
+    assert slugs == {"same-title"} | {f"same-title-{number}" for number in range(2, 21)}
+    assert await _count(database, posts_table) == 20
+
+
+async def test_concurrent_slug_regenerations_all_get_distinct_slugs(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, author_id = await _caller(client, database, settings, Role.AUTHOR)
+    assert author_id is not None
+    edits = []
+    for _ in range(20):
+        post = await create_post(database, author_id=author_id, status=PostStatus.DRAFT)
+        async with database.engine.connect() as connection:
+            seen = await connection.scalar(
+                sa.select(posts_table.c.updated_at).where(posts_table.c.id == post)
+            )
+        edits.append(
+            {
+                "input": {
+                    "id": _id(post),
+                    "updatedAt": seen.isoformat(),
+                    "title": "Same title",
+                    "regenerateSlug": True,
+                }
+            }
+        )
+
+    results = await asyncio.gather(*(author.run(UPDATE, edit) for edit in edits))
+
+    assert [_codes(result) for result in results] == [[]] * 20
+    assert [result["data"]["updatePost"]["errors"] for result in results] == [[]] * 20
+    slugs = {result["data"]["updatePost"]["post"]["slug"] for result in results}
+    assert slugs == {"same-title"} | {f"same-title-{number}" for number in range(2, 21)}
+
+
+async def test_a_slug_taken_while_the_write_waits_is_retried_with_the_next_one(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, author_id = await _caller(client, database, settings, Role.AUTHOR)
+    now = utc_now()
+    held = {
+        "author_id": author_id,
+        "title": "Held elsewhere",
+        "slug": "held",
+        "status": PostStatus.DRAFT,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    # Another writer has inserted the slug and not committed yet: the new post cannot see it,
+    # and its own insert waits for that writer, then collides (PostgreSQL) or waits to start.
+    async with database.engine.begin() as other_writer:
+        await other_writer.execute(sa.insert(posts_table), held)
+        creating = asyncio.ensure_future(
+            author.run(CREATE, {"input": {"title": "Held", "body": "B"}})
+        )
+        await asyncio.sleep(0.5)
+    result = await creating
+
+    assert result["data"]["createPost"]["errors"] == []
+    assert result["data"]["createPost"]["post"]["slug"] == "held-2"
+    assert await _count(database, posts_table) == 2
