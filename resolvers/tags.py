@@ -10,6 +10,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
 from models.tables import post_tags_table, posts_table, tags_table
+from resolvers.arguments import require_fits
 from resolvers.keys import key_in
 from resolvers.pagination import (
     Page,
@@ -76,6 +77,7 @@ def _by_slug_statement(viewer: Viewer) -> Select[Any]:
 
 
 async def tag_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
+    require_fits(slug, TAGS.slug, argument="slug")
     rows = await fetch_all(database, _by_slug_statement(viewer), {"slug": slug})
     return rows[0] if rows else None
 

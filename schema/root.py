@@ -13,7 +13,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
+from models.tables import users_table
 from resolvers import authors, posts, tags
+from resolvers.arguments import require_fits, require_search_query
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
@@ -34,12 +36,17 @@ from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, 
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
 MAX_NODES = 100
+USERS = users_table.c
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
 
 
 def _post_criteria(filter: PostFilter | None) -> posts.PostCriteria:
     filter = filter or PostFilter()
+    if filter.author_username is not None:
+        require_fits(filter.author_username, USERS.username, argument="authorUsername")
+    if filter.tag_slug is not None:
+        require_fits(filter.tag_slug, tags.TAGS.slug, argument="tagSlug")
     return posts.PostCriteria(
         status=filter.status,
         author_username=filter.author_username,
@@ -256,8 +263,7 @@ class Query(AccountQuery):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Post]:
-        if not any(character.isalnum() for character in query):
-            raise BadUserInputError("query must contain at least one word.", argument="query")
+        require_search_query(query, settings=info.context.settings)
         database, viewer = info.context.database, info.context.viewer
         sort = posts.search_sort(database, viewer, query)[0]
         request = request_page(info, sort=sort, first=first, after=after, last=None, before=None)

@@ -387,6 +387,7 @@ async def test_concurrent_slug_regenerations_all_get_distinct_slugs(
             seen = await connection.scalar(
                 sa.select(posts_table.c.updated_at).where(posts_table.c.id == post)
             )
+        assert seen is not None
         edits.append(
             {
                 "input": {
