@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from models.columns import utc_now
 from models.database import Database
 from models.tables import PostStatus, Role, post_tags_table, posts_table, tags_table
+from resolvers import post_writes
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.factories import create_post, create_user
@@ -426,11 +427,38 @@ async def test_a_slug_taken_while_the_write_waits_is_retried_with_the_next_one(
     async with database.engine.begin() as other_writer:
         await other_writer.execute(sa.insert(posts_table), held)
         creating = asyncio.ensure_future(
-            author.run(CREATE, {"input": {"title": "Held", "body": "B"}})
+            author.run(CREATE, {"input": {"title": "Held", "body": "B", "tags": ["Lava"]}})
         )
         await asyncio.sleep(0.5)
     result = await creating
 
     assert result["data"]["createPost"]["errors"] == []
     assert result["data"]["createPost"]["post"]["slug"] == "held-2"
+    assert result["data"]["createPost"]["post"]["tags"] == [{"name": "Lava", "slug": "lava"}]
     assert await _count(database, posts_table) == 2
+    assert await _count(database, post_tags_table) == 1
+
+
+async def test_no_free_slug_after_the_last_try_is_a_problem_not_an_error(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    author, _ = await _caller(client, database, settings, Role.AUTHOR)
+    monkeypatch.setattr(post_writes, "SLUG_ATTEMPTS", 0)  # as if every try had collided
+
+    result = await author.run(CREATE, {"input": {"title": "Crowded", "body": "B"}})
+
+    assert result["data"]["createPost"] == {
+        "post": None,
+        "errors": [
+            {
+                "field": "title",
+                "code": "SLUG_BUSY",
+                "message": "Other posts with this title are being saved at this moment: "
+                "save again.",
+            }
+        ],
+    }
+    assert await _count(database, posts_table) == 0
