@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     comment_edit_window_minutes: int = Field(default=15, ge=0)
     # A reader's comments skip moderation once this many of theirs were approved (0: never).
     trusted_after_approved_comments: int = Field(default=3, ge=0)
+    # Full-text search queries: longer or wordier ones are refused before any SQL runs
+    # (PostgreSQL's query parser recursed through a 130 KB query into a stack overflow).
+    max_search_characters: int = Field(default=200, ge=1, le=10_000)
+    max_search_words: int = Field(default=20, ge=1, le=1_000)
     max_query_depth: int = Field(default=12, ge=2)
     max_query_aliases: int = Field(default=30, ge=0)
     max_query_directives: int = Field(default=50, ge=0)

@@ -9,6 +9,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from models.database import Database, fetch_all
 from models.tables import posts_table, users_table
+from resolvers.arguments import require_fits
 from resolvers.keys import key_in
 from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
 from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
@@ -68,6 +69,7 @@ async def count_authors(database: Database, *, viewer: Viewer) -> int:
 async def author_by_username(
     database: Database, *, viewer: Viewer, username: str
 ) -> Row[Any] | None:
+    require_fits(username, USERS.username, argument="username")
     statement = sa.select(*AUTHOR_COLUMNS).where(USERS.username == username, visible_users(viewer))
     rows = await fetch_all(database, statement)
     return rows[0] if rows else None

@@ -120,14 +120,33 @@ async def add_comment(
 
 
 async def _comment(database: Database, viewer: Viewer, comment_id: int) -> Row[Any]:
+    """The comment to change, if the viewer can read it: a comment they cannot see (pending,
+    or on a post hidden from them) reads exactly like a missing one, so that a write never
+    tells whether it exists."""
+    visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
     async with connect(database.engine) as connection:
         result = await connection.execute(
-            sa.select(comments_table).where(COMMENTS.id == comment_id, visible_comments(viewer))
+            sa.select(comments_table).where(
+                COMMENTS.id == comment_id,
+                visible_comments(viewer),
+                COMMENTS.post_id.in_(visible_post_ids),
+            )
         )
         comment = result.first()
     if comment is None:
         raise NotFoundError("No such comment.")
     return comment
+
+
+async def _status_after_edit(
+    connection: AsyncConnection, settings: Settings, viewer: Viewer, comment: Row[Any]
+) -> CommentStatus:
+    """An edit is new text: an approved comment edited by an author who is not trusted goes
+    back to moderation, as a new comment of theirs would."""
+    current = CommentStatus(comment.status)
+    if current is not CommentStatus.APPROVED:
+        return current
+    return await _new_comment_status(connection, settings, viewer)
 
 
 async def edit_comment(
@@ -150,10 +169,16 @@ async def edit_comment(
     if problems:
         return CommentChange(problems=problems)
     async with begin(database.engine) as connection:
+        status = await _status_after_edit(connection, settings, viewer, comment)
         await connection.execute(
-            sa.update(comments_table).where(COMMENTS.id == comment_id).values(body=body.strip())
+            sa.update(comments_table)
+            .where(COMMENTS.id == comment_id)
+            .values(body=body.strip(), status=status)
         )
-    return CommentChange(comment_id=comment_id)
+    if status is CommentStatus(comment.status):
+        return CommentChange(comment_id=comment_id)
+    # Only a change of status is news to subscribers: a comment back in moderation.
+    return CommentChange(comment_id=comment_id, post_id=comment.post_id, status=status)
 
 
 async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int) -> None:

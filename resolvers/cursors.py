@@ -13,6 +13,9 @@ SortValue = datetime | str | int | float
 CursorKey = tuple[SortValue, int]
 
 MAX_INT = 2**31 - 1  # ids and counts are 32-bit integer columns
+# The longest cursor Quire issues holds a 200-character title, each character escaped as up to
+# 12 JSON characters, in base64: about 3,300 characters.
+MAX_CURSOR_LENGTH = 4_096
 _BAD_CURSOR = "The cursor is not valid for this connection and order; request the first page again."
 
 
@@ -24,10 +27,13 @@ def encode_cursor(tag: str, key: CursorKey) -> str:
 
 
 def decode_cursor(cursor: str, *, tag: str, value_type: type[SortValue]) -> CursorKey:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise BadCursorError(_BAD_CURSOR)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_tag, value, row_id = json.loads(raw)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+    # RecursionError: JSON nested a few thousand arrays deep fits in a cursor's length.
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:
         raise BadCursorError(_BAD_CURSOR) from error
     if cursor_tag != tag or type(row_id) is not int or not 1 <= row_id <= MAX_INT:
         raise BadCursorError(_BAD_CURSOR)
@@ -56,7 +62,19 @@ def _decode_value(value: Any, value_type: type[SortValue]) -> SortValue:
         raise BadCursorError(_BAD_CURSOR)
     if isinstance(value, int) and not -MAX_INT <= value <= MAX_INT:
         raise BadCursorError(_BAD_CURSOR)
-    if isinstance(value, str) and "\x00" in value:
+    if isinstance(value, str) and not _is_storable_text(value):
         raise BadCursorError(_BAD_CURSOR)
     assert isinstance(value, (str, int, float))
     return value
+
+
+def _is_storable_text(value: str) -> bool:
+    """Text the drivers can send: JSON escapes can spell U+0000, which PostgreSQL text cannot
+    hold, and lone surrogates ("\\ud800"), which are not UTF-8 at all."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -235,7 +235,8 @@ class Loaders:
 
     @cached_property
     def tag_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        return _by_id(self.database, tags.tags_by_ids_statement)
+        viewer = self.viewer
+        return _by_id(self.database, lambda as_array: tags.tags_by_ids_statement(viewer, as_array))
 
     @cached_property
     def tags_by_post_id(self) -> DataLoader[int, list[Row[Any]]]:

@@ -4,15 +4,18 @@ Each change runs in one transaction; input problems come back as `Problem`s and 
 nothing; a missing post or a forbidden change is raised.
 """
 
+import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from slugify import slugify
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
@@ -32,6 +35,10 @@ TITLE_LENGTH = 200
 EXCERPT_LENGTH = 1_000
 TAG_LENGTH = 60
 TAGS_PER_POST = 10
+# Tries at a free slug when concurrent writers keep taking the chosen one first.
+SLUG_ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +91,11 @@ def _tag_problems(tags: list[str]) -> list[Problem]:
     return []
 
 
-async def _unique_slug(connection: AsyncConnection, title: str, *, post_id: int | None) -> str:
-    base = slugify(title, max_length=200) or "post"
+def _slug_base(title: str) -> str:
+    return slugify(title, max_length=200) or "post"
+
+
+async def _free_slug(connection: AsyncConnection, base: str, *, post_id: int | None) -> str:
     taken = set(
         (
             await connection.execute(
@@ -97,6 +107,50 @@ async def _unique_slug(connection: AsyncConnection, title: str, *, post_id: int 
     while slug in taken:
         slug, number = f"{base}-{number}", number + 1
     return slug
+
+
+async def _slug_taken(connection: AsyncConnection, slug: str, *, post_id: int | None) -> bool:
+    found = await connection.scalar(
+        sa.select(POSTS.id).where(POSTS.slug == slug, POSTS.id != (post_id or 0))
+    )
+    return found is not None
+
+
+async def _take_turns_for_slugs(connection: AsyncConnection, base: str) -> None:
+    """Writers of titles with the same slug take turns, so that each reads the slugs the
+    others committed rather than all choosing the same one: SQLite takes its one write lock
+    now (this must be the transaction's first statement), PostgreSQL an advisory lock on the
+    slug, both held until the transaction ends."""
+    if connection.dialect.name == "sqlite":
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    digest = hashlib.blake2b(f"posts.slug:{base}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def _with_unique_slug(
+    connection: AsyncConnection,
+    title: str,
+    *,
+    post_id: int | None,
+    write: Callable[[str], Awaitable[T]],
+) -> T | None:
+    """`write(slug)` with the first free slug for `title`; None if it found none in
+    SLUG_ATTEMPTS tries. A concurrent writer of another title may still take that slug first
+    ("Launch 2" against the second "Launch"): the write then fails on the unique slug and is
+    tried again with the next free one, in a savepoint, so the transaction stays whole."""
+    base = _slug_base(title)
+    await _take_turns_for_slugs(connection, base)
+    for _ in range(SLUG_ATTEMPTS):
+        slug = await _free_slug(connection, base, post_id=post_id)
+        try:
+            async with connection.begin_nested():
+                return await write(slug)
+        except IntegrityError:
+            if not await _slug_taken(connection, slug, post_id=post_id):
+                raise  # not the slug: a real fault
+    return None
 
 
 async def _tag_ids(connection: AsyncConnection, names: list[str]) -> list[int]:
@@ -141,21 +195,24 @@ async def create_post(
     if problems:
         return PostChange(problems=problems)
     now = utc_now()
+    values = {
+        "author_id": viewer.user_id,
+        "title": draft.title.strip(),
+        "body": draft.body,
+        "excerpt": (draft.excerpt or "").strip(),
+        "status": PostStatus.DRAFT,
+        "created_at": now,
+        "updated_at": now,
+    }
     async with begin(database.engine) as connection:
-        post_id = await connection.scalar(
-            sa.insert(posts_table)
-            .values(
-                author_id=viewer.user_id,
-                title=draft.title.strip(),
-                slug=await _unique_slug(connection, draft.title, post_id=None),
-                body=draft.body,
-                excerpt=(draft.excerpt or "").strip(),
-                status=PostStatus.DRAFT,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(POSTS.id)
-        )
+
+        async def insert(slug: str) -> int:
+            statement = sa.insert(posts_table).values(**values, slug=slug).returning(POSTS.id)
+            return int((await connection.execute(statement)).scalar_one())
+
+        post_id = await _with_unique_slug(connection, draft.title, post_id=None, write=insert)
+        if post_id is None:
+            return PostChange(problems=[SLUG_BUSY])
         await _set_tags(connection, post_id, draft.tags or [])
     return PostChange(post_id=post_id)
 
@@ -195,21 +252,35 @@ async def update_post(
         values["body"] = draft.body
     if draft.excerpt is not None:
         values["excerpt"] = draft.excerpt.strip()
+    unchanged_since_seen = sa.update(posts_table).where(
+        POSTS.id == post_id, POSTS.updated_at == seen_updated_at
+    )
     async with begin(database.engine) as connection:
+
+        async def update(slug: str | None) -> int:
+            slugged = values if slug is None else {**values, "slug": slug}
+            return (await connection.execute(unchanged_since_seen.values(**slugged))).rowcount
+
         if new_slug and draft.title is not None:
-            values["slug"] = await _unique_slug(connection, draft.title, post_id=post_id)
-        changed = await connection.execute(
-            sa.update(posts_table)
-            .where(POSTS.id == post_id, POSTS.updated_at == seen_updated_at)
-            .values(**values)
-        )
-        if changed.rowcount != 1:
+            changed = await _with_unique_slug(
+                connection, draft.title, post_id=post_id, write=update
+            )
+            if changed is None:
+                return PostChange(problems=[SLUG_BUSY])
+        else:
+            changed = await update(None)
+        if changed != 1:
             return PostChange(problems=[STALE_EDIT])
         if draft.tags is not None:
             await _set_tags(connection, post_id, draft.tags)
     return PostChange(post_id=post_id)
 
 
+SLUG_BUSY = Problem(
+    "title",
+    "Other posts with this title are being saved at this moment: save again.",
+    "SLUG_BUSY",
+)
 STALE_EDIT = Problem(
     "updatedAt",
     "The post changed since you loaded it: reload it and apply your edit again.",

@@ -20,6 +20,7 @@ from models.tables import (
     tags_table,
     users_table,
 )
+from resolvers.arguments import require_fits
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
 from resolvers.keys import key_in
 from resolvers.pagination import (
@@ -184,6 +185,7 @@ def post_by_slug_statement(viewer: Viewer) -> Select[Any]:
 
 
 async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
+    require_fits(slug, POSTS.slug, argument="slug")
     rows = await fetch_all(database, post_by_slug_statement(viewer), {"slug": slug})
     return rows[0] if rows else None
 

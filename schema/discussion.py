@@ -71,7 +71,8 @@ class DiscussionMutation:
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
-        description="Edit your own comment, within the edit window.",
+        description="Edit your own comment, within the edit window. An approved comment "
+        "goes back to moderation unless its author is trusted.",
     )
     async def edit_comment(self, info: Info, id: strawberry.ID, body: str) -> CommentPayload:
         context = info.context
@@ -82,6 +83,12 @@ class DiscussionMutation:
             comment_id=node_id_of(id, "Comment", "id"),
             body=body,
         )
+        if change.comment_id is not None and change.status is CommentStatus.PENDING:
+            # Back in moderation: moderators hear of it as of a new pending comment.
+            await publish(
+                context,
+                Event("comment_added", change.comment_id, change.post_id, change.status.value),
+            )
         return await CommentPayload.from_change(info, change)
 
     @strawberry.mutation(

@@ -13,7 +13,9 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
+from models.tables import users_table
 from resolvers import authors, posts, tags
+from resolvers.arguments import require_fits, require_search_query
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
@@ -34,12 +36,17 @@ from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, 
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag, User)}
 MAX_NODES = 100
+USERS = users_table.c
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
 
 
 def _post_criteria(filter: PostFilter | None) -> posts.PostCriteria:
     filter = filter or PostFilter()
+    if filter.author_username is not None:
+        require_fits(filter.author_username, USERS.username, argument="authorUsername")
+    if filter.tag_slug is not None:
+        require_fits(filter.tag_slug, tags.TAGS.slug, argument="tagSlug")
     return posts.PostCriteria(
         status=filter.status,
         author_username=filter.author_username,
@@ -224,7 +231,7 @@ class Query(AccountQuery):
         )
         return None if row is None else Author.from_row(row, info.context.loaders)
 
-    @strawberry.field(description="All tags, by name.")
+    @strawberry.field(description="Tags carried by posts you can see, by name.")
     async def tags(
         self,
         info: Info,
@@ -235,17 +242,17 @@ class Query(AccountQuery):
     ) -> Connection[Tag]:
         sort = tags.TAG_SORT
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
-        database = info.context.database
-        page = await tags.list_tags(database, request=request)
+        database, viewer = info.context.database, info.context.viewer
+        page = await tags.list_tags(database, viewer=viewer, request=request)
         return connection_from_page(
             page,
             to_node=lambda row: Tag.from_row(row, info.context.loaders),
-            counter=lambda: tags.count_tags(database),
+            counter=lambda: tags.count_tags(database, viewer=viewer),
         )
 
-    @strawberry.field
+    @strawberry.field(description="A tag by slug; null unless a post you can see carries it.")
     async def tag(self, info: Info, slug: str) -> Tag | None:
-        row = await tags.tag_by_slug(info.context.database, slug=slug)
+        row = await tags.tag_by_slug(info.context.database, viewer=info.context.viewer, slug=slug)
         return None if row is None else Tag.from_row(row, info.context.loaders)
 
     @strawberry.field(description="Full-text search over post titles and bodies, best first.")
@@ -256,8 +263,7 @@ class Query(AccountQuery):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Post]:
-        if not any(character.isalnum() for character in query):
-            raise BadUserInputError("query must contain at least one word.", argument="query")
+        require_search_query(query, settings=info.context.settings)
         database, viewer = info.context.database, info.context.viewer
         sort = posts.search_sort(database, viewer, query)[0]
         request = request_page(info, sort=sort, first=first, after=after, last=None, before=None)

@@ -102,7 +102,7 @@ class Tag(relay.Node):
     ) -> list[Self | None]:
         return await _by_ids(info, node_ids, "tag_by_id", cls.from_row)
 
-    @strawberry.field(description="Published posts with this tag.")
+    @strawberry.field(description="Posts with this tag that you can see.")
     async def post_count(self, info: Info) -> int:
         return await info.context.loaders.post_count_by_tag_id.load(self.id)
 

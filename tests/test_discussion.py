@@ -1,5 +1,6 @@
 """Writing comments: moderation of readers, threads on one post, edit window, who deletes."""
 
+import asyncio
 import base64
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from models.columns import utc_now
 from models.database import Database
 from models.tables import CommentStatus, PostStatus, Role, comments_table
+from resolvers.events import Event, LocalBus
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.factories import create_comment, create_post, create_user
@@ -32,6 +34,12 @@ mutation ($id: ID!, $status: CommentStatus!) {
 }
 """
 PUBLIC = '{ post(slug: "talk") { comments { nodes { body } } } }'
+EDIT_STATUS = """
+mutation Edit($id: ID!, $body: String!) {
+  editComment(id: $id, body: $body) { comment { body status } errors { code } }
+}
+"""
+MODERATORS_VIEW = '{ post(slug: "talk") { comments { nodes { body status } } } }'
 
 
 def _gid(type_name: str, row_id: int) -> str:
@@ -61,6 +69,14 @@ async def _user(
 
 def _codes(body: dict[str, Any]) -> list[str]:
     return [error["extensions"]["code"] for error in body.get("errors", [])]
+
+
+async def _comment_rows(database: Database) -> list[tuple[str, str]]:
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(comments_table.c.body, comments_table.c.status).order_by(comments_table.c.id)
+        )
+        return [(body, str(status)) for body, status in result]
 
 
 async def _comments(database: Database) -> int:
@@ -204,9 +220,10 @@ async def test_edit_own_comment_within_the_window_only(
         created_at=utc_now() - timedelta(minutes=settings.comment_edit_window_minutes + 1),
     )
 
+    # Before the edit: the reader's edit sends the comment back to moderation, out of sight.
+    not_mine = await other.run(EDIT, {"id": _gid("Comment", fresh), "body": "hacked"})
     edited = await reader.run(EDIT, {"id": _gid("Comment", fresh), "body": "new"})
     too_late = await reader.run(EDIT, {"id": _gid("Comment", stale), "body": "new"})
-    not_mine = await other.run(EDIT, {"id": _gid("Comment", fresh), "body": "hacked"})
 
     assert edited["data"]["editComment"] == {"comment": {"body": "new"}, "errors": []}
     assert too_late["data"]["editComment"] == {
@@ -270,3 +287,122 @@ async def test_only_editors_moderate(
     assert _codes(body) == [code]
     async with database.engine.connect() as connection:
         assert await connection.scalar(sa.select(comments_table.c.status)) == "PENDING"
+
+
+async def test_untrusted_edit_sends_an_approved_comment_back_to_moderation(
+    app: Any, client: httpx.AsyncClient, database: Database, settings: Settings, post_id: int
+) -> None:
+    reader, reader_id = await _user(client, database, settings, Role.READER)
+    editor, _ = await _user(client, database, settings, Role.EDITOR)
+    comment = await create_comment(database, post_id=post_id, author_id=reader_id, body="Nice")
+    bus: LocalBus = app.state.events
+
+    with bus.subscribe(["comment_added"]) as events:
+        edited = await reader.run(EDIT_STATUS, {"id": _gid("Comment", comment), "body": "Spam"})
+        event = await asyncio.wait_for(anext(events), 1)
+    public = (await Caller(client, None).run(PUBLIC))["data"]
+    moderators = (await editor.run(MODERATORS_VIEW))["data"]
+
+    assert edited["data"]["editComment"] == {
+        "comment": {"body": "Spam", "status": "PENDING"},
+        "errors": [],
+    }
+    assert event == Event("comment_added", comment, post_id, "PENDING")
+    assert public == {"post": {"comments": {"nodes": []}}}
+    assert moderators == {"post": {"comments": {"nodes": [{"body": "Spam", "status": "PENDING"}]}}}
+
+
+@pytest.mark.parametrize("role", [Role.READER, Role.AUTHOR])
+async def test_trusted_edit_stays_approved(
+    app: Any,
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    post_id: int,
+    role: Role,
+) -> None:
+    caller, caller_id = await _user(client, database, settings, role)
+    comment = await create_comment(database, post_id=post_id, author_id=caller_id, body="Old")
+    for _ in range(settings.trusted_after_approved_comments - 1):
+        await create_comment(database, post_id=post_id, author_id=caller_id, body="Old")
+    bus: LocalBus = app.state.events
+
+    with bus.subscribe(["comment_added"]) as events:
+        edited = await caller.run(EDIT_STATUS, {"id": _gid("Comment", comment), "body": "New"})
+        await asyncio.sleep(0.05)
+        published = not events.queue.empty()
+    public = (await Caller(client, None).run(PUBLIC))["data"]["post"]["comments"]["nodes"]
+
+    assert edited["data"]["editComment"] == {
+        "comment": {"body": "New", "status": "APPROVED"},
+        "errors": [],
+    }
+    assert published is False
+    assert public[0] == {"body": "New"}
+
+
+async def test_editing_a_pending_comment_keeps_it_pending_without_a_new_event(
+    app: Any, client: httpx.AsyncClient, database: Database, settings: Settings, post_id: int
+) -> None:
+    reader, reader_id = await _user(client, database, settings, Role.READER)
+    comment = await create_comment(
+        database, post_id=post_id, author_id=reader_id, status=CommentStatus.PENDING
+    )
+    bus: LocalBus = app.state.events
+
+    with bus.subscribe(["comment_added"]) as events:
+        edited = await reader.run(EDIT_STATUS, {"id": _gid("Comment", comment), "body": "Fix"})
+        await asyncio.sleep(0.05)
+        published = not events.queue.empty()
+
+    assert edited["data"]["editComment"]["comment"] == {"body": "Fix", "status": "PENDING"}
+    assert published is False
+
+
+WRITES_BY_ID = {
+    "edit": (EDIT, {"body": "Changed"}),
+    "delete": (DELETE, {}),
+}
+
+
+@pytest.mark.parametrize("write", WRITES_BY_ID)
+@pytest.mark.parametrize("hidden", ["approved on a draft", "pending of another reader"])
+async def test_hidden_comments_read_like_missing_ones(
+    client: httpx.AsyncClient, database: Database, settings: Settings, write: str, hidden: str
+) -> None:
+    writer = await create_user(database, role=Role.AUTHOR)
+    other = await create_user(database, role=Role.READER)
+    reader, _ = await _user(client, database, settings, Role.READER)
+    draft = await create_post(database, author_id=writer, status=PostStatus.DRAFT)
+    live = await create_post(database, author_id=writer)
+    target = {
+        "approved on a draft": await create_comment(database, post_id=draft, author_id=other),
+        "pending of another reader": await create_comment(
+            database, post_id=live, author_id=other, status=CommentStatus.PENDING
+        ),
+    }[hidden]
+    missing = target + 1000
+    before = await _comment_rows(database)
+    document, variables = WRITES_BY_ID[write]
+
+    on_hidden = await reader.run(document, {"id": _gid("Comment", target), **variables})
+    on_missing = await reader.run(document, {"id": _gid("Comment", missing), **variables})
+
+    assert [error["message"] for error in on_hidden["errors"]] == ["No such comment."]
+    assert _codes(on_hidden) == ["NOT_FOUND"]
+    assert (on_hidden["data"], on_hidden["errors"]) == (on_missing["data"], on_missing["errors"])
+    assert await _comment_rows(database) == before
+
+
+async def test_own_comment_on_a_post_hidden_since_reads_like_a_missing_one(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    writer = await create_user(database, role=Role.AUTHOR)
+    reader, reader_id = await _user(client, database, settings, Role.READER)
+    draft = await create_post(database, author_id=writer, status=PostStatus.DRAFT)
+    comment = await create_comment(database, post_id=draft, author_id=reader_id, body="Mine")
+
+    body = await reader.run(EDIT, {"id": _gid("Comment", comment), "body": "Changed"})
+
+    assert _codes(body) == ["NOT_FOUND"]
+    assert await _comment_rows(database) == [("Mine", "APPROVED")]

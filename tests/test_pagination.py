@@ -1,5 +1,6 @@
 """Keyset pagination across page boundaries, forwards and backwards, with ties in the key."""
 
+import base64
 from datetime import timedelta
 
 import httpx
@@ -7,6 +8,7 @@ import pytest
 
 from models.columns import utc_now
 from models.database import Database
+from tests.conftest import StatementLog
 from tests.factories import create_comment, create_post, create_user
 from tests.graphql import data, error_codes, execute
 
@@ -224,3 +226,57 @@ async def test_nested_comment_pages_continue_after_cursor(
     assert bodies == ["c0", "c1", "c2", "c3", "c4"]
     assert first["comments"]["totalCount"] == 5
     assert third["post"]["comments"]["pageInfo"]["hasNextPage"] is False
+
+
+TAGS_PAGE = "query Tags($after: String) { tags(first: 2, after: $after) { nodes { name } } }"
+AUTHORS_PAGE = """
+query Authors($after: String) { authors(first: 2, after: $after) { nodes { username } } }
+"""
+SEARCH_PAGE = """
+query Search($after: String) { search(query: "lava", first: 2, after: $after) { nodes { title } } }
+"""
+TITLE_ORDER = {"field": "TITLE", "direction": "ASC"}
+# Each connection with the tag its cursors carry, so that only the payload is wrong.
+CONNECTIONS = {
+    "posts": (POSTS_PAGE, {"first": 2, "orderBy": TITLE_ORDER}, b"title"),
+    "tags": (TAGS_PAGE, {}, b"name"),
+    "authors": (AUTHORS_PAGE, {}, b"username"),
+    "search": (SEARCH_PAGE, {}, b"rank"),
+}
+MALFORMED_PAYLOADS = {
+    "lone surrogate": b'["%s","\\ud800",1]',
+    "escaped NUL": b'["%s","a\\u0000",1]',
+    "invalid UTF-8": b'["%s","\xff",1]',
+    "not JSON": b'["%s",',
+    "nested 3,000 deep": b"[" * 3_000 + b"%s",
+    "too long": b'["%s","' + b"a" * 4_000 + b'",1]',
+}
+
+
+@pytest.mark.parametrize("payload", MALFORMED_PAYLOADS.values(), ids=MALFORMED_PAYLOADS.keys())
+@pytest.mark.parametrize("connection", CONNECTIONS)
+async def test_malformed_cursor_is_a_bad_cursor_before_any_sql(
+    client: httpx.AsyncClient,
+    database: Database,
+    statements: StatementLog,
+    connection: str,
+    payload: bytes,
+) -> None:
+    document, variables, tag = CONNECTIONS[connection]
+    cursor = base64.urlsafe_b64encode(payload % tag).decode().rstrip("=")
+
+    body = await execute(client, document, {**variables, "after": cursor})
+
+    assert error_codes(body) == ["BAD_CURSOR"]
+    assert body["data"] is None
+    assert len(statements) == 0
+
+
+@pytest.mark.parametrize("cursor", ["@@@@", "\u00e9t\u00e9"], ids=["not base64", "not ASCII"])
+async def test_cursor_that_is_not_base64_is_a_bad_cursor_before_any_sql(
+    client: httpx.AsyncClient, database: Database, statements: StatementLog, cursor: str
+) -> None:
+    body = await execute(client, TAGS_PAGE, {"after": cursor})
+
+    assert error_codes(body) == ["BAD_CURSOR"]
+    assert len(statements) == 0

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from models.columns import utc_now
 from models.database import Database
 from models.tables import PostStatus, Role, post_tags_table, posts_table, tags_table
+from resolvers import post_writes
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.factories import create_post, create_user
@@ -319,3 +320,145 @@ async def test_concurrent_posts_may_create_the_same_new_tag(
         tuple(tag["slug"] for tag in r["data"]["createPost"]["post"]["tags"]) for r in results
     } == {("brand-new",)}
     assert await _count(database, tags_table) == 1
+
+
+POST_WRITES_BY_ID = {
+    "update": (
+        "mutation ($id: ID!) { updatePost(input: {id: $id, updatedAt: "
+        '"2030-01-01T00:00:00+00:00", title: "Taken"}) { errors { code } } }'
+    ),
+    "publish": PUBLISH,
+    "unpublish": UNPUBLISH,
+    "archive": ARCHIVE,
+    "delete": DELETE,
+}
+
+
+@pytest.mark.parametrize("write", POST_WRITES_BY_ID)
+async def test_writes_to_a_hidden_post_read_like_writes_to_a_missing_one(
+    client: httpx.AsyncClient, database: Database, settings: Settings, write: str
+) -> None:
+    _, owner_id = await _caller(client, database, settings, Role.AUTHOR)
+    other, _ = await _caller(client, database, settings, Role.AUTHOR)
+    assert owner_id is not None
+    draft = await create_post(database, author_id=owner_id, status=PostStatus.DRAFT)
+    before = await _post_rows(database)
+
+    on_hidden = await other.run(POST_WRITES_BY_ID[write], {"id": _id(draft)})
+    on_missing = await other.run(POST_WRITES_BY_ID[write], {"id": _id(draft + 1000)})
+
+    assert [error["message"] for error in on_hidden["errors"]] == ["No such post."]
+    assert _codes(on_hidden) == ["NOT_FOUND"]
+    assert (on_hidden["data"], on_hidden["errors"]) == (on_missing["data"], on_missing["errors"])
+    assert await _post_rows(database) == before
+
+
+async def _post_rows(database: Database) -> list[tuple[Any, ...]]:
+    async with database.engine.connect() as connection:
+        result = await connection.execute(
+            sa.select(posts_table.c.title, posts_table.c.status, posts_table.c.updated_at)
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_concurrent_posts_with_one_title_all_get_distinct_slugs(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, _ = await _caller(client, database, settings, Role.AUTHOR)
+    create = {"input": {"title": "Same title", "body": "B"}}
+
+    results = await asyncio.gather(*(author.run(CREATE, create) for _ in range(20)))
+
+    assert [_codes(result) for result in results] == [[]] * 20
+    assert [result["data"]["createPost"]["errors"] for result in results] == [[]] * 20
+    slugs = {result["data"]["createPost"]["post"]["slug"] for result in results}
+    assert slugs == {"same-title"} | {f"same-title-{number}" for number in range(2, 21)}
+    assert await _count(database, posts_table) == 20
+
+
+async def test_concurrent_slug_regenerations_all_get_distinct_slugs(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, author_id = await _caller(client, database, settings, Role.AUTHOR)
+    assert author_id is not None
+    edits = []
+    for _ in range(20):
+        post = await create_post(database, author_id=author_id, status=PostStatus.DRAFT)
+        async with database.engine.connect() as connection:
+            seen = await connection.scalar(
+                sa.select(posts_table.c.updated_at).where(posts_table.c.id == post)
+            )
+        assert seen is not None
+        edits.append(
+            {
+                "input": {
+                    "id": _id(post),
+                    "updatedAt": seen.isoformat(),
+                    "title": "Same title",
+                    "regenerateSlug": True,
+                }
+            }
+        )
+
+    results = await asyncio.gather(*(author.run(UPDATE, edit) for edit in edits))
+
+    assert [_codes(result) for result in results] == [[]] * 20
+    assert [result["data"]["updatePost"]["errors"] for result in results] == [[]] * 20
+    slugs = {result["data"]["updatePost"]["post"]["slug"] for result in results}
+    assert slugs == {"same-title"} | {f"same-title-{number}" for number in range(2, 21)}
+
+
+async def test_a_slug_taken_while_the_write_waits_is_retried_with_the_next_one(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    author, author_id = await _caller(client, database, settings, Role.AUTHOR)
+    now = utc_now()
+    held = {
+        "author_id": author_id,
+        "title": "Held elsewhere",
+        "slug": "held",
+        "status": PostStatus.DRAFT,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    # Another writer has inserted the slug and not committed yet: the new post cannot see it,
+    # and its own insert waits for that writer, then collides (PostgreSQL) or waits to start.
+    async with database.engine.begin() as other_writer:
+        await other_writer.execute(sa.insert(posts_table), held)
+        creating = asyncio.ensure_future(
+            author.run(CREATE, {"input": {"title": "Held", "body": "B", "tags": ["Lava"]}})
+        )
+        await asyncio.sleep(0.5)
+    result = await creating
+
+    assert result["data"]["createPost"]["errors"] == []
+    assert result["data"]["createPost"]["post"]["slug"] == "held-2"
+    assert result["data"]["createPost"]["post"]["tags"] == [{"name": "Lava", "slug": "lava"}]
+    assert await _count(database, posts_table) == 2
+    assert await _count(database, post_tags_table) == 1
+
+
+async def test_no_free_slug_after_the_last_try_is_a_problem_not_an_error(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    author, _ = await _caller(client, database, settings, Role.AUTHOR)
+    monkeypatch.setattr(post_writes, "SLUG_ATTEMPTS", 0)  # as if every try had collided
+
+    result = await author.run(CREATE, {"input": {"title": "Crowded", "body": "B"}})
+
+    assert result["data"]["createPost"] == {
+        "post": None,
+        "errors": [
+            {
+                "field": "title",
+                "code": "SLUG_BUSY",
+                "message": "Other posts with this title are being saved at this moment: "
+                "save again.",
+            }
+        ],
+    }
+    assert await _count(database, posts_table) == 0

@@ -1,9 +1,12 @@
 """Full-text search: matching, ranking, visibility and pagination."""
 
 import httpx
+import pytest
 
 from models.database import Database
 from models.tables import PostStatus
+from settings import Settings
+from tests.conftest import StatementLog
 from tests.factories import create_post, create_user
 from tests.graphql import data, error_codes, execute
 
@@ -93,3 +96,38 @@ async def test_empty_search_is_bad_user_input(
     body = await execute(client, SEARCH, {"query": "  !! "})
 
     assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("volcano " * 16_000, "query may hold at most 200 characters; search for fewer words."),
+        (" ".join(["lava"] * 21), "query may hold at most 20 words; search for fewer words."),
+        ("a-" * 21, "query may hold at most 20 words; search for fewer words."),
+    ],
+    ids=["130 KB", "21 words", "21 joined words"],
+)
+async def test_oversized_search_is_refused_before_any_sql(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    statements: StatementLog,
+    query: str,
+    message: str,
+) -> None:
+    body = await execute(client, SEARCH, {"query": query})
+
+    assert body["data"] is None
+    assert [error["message"] for error in body["errors"]] == [message]
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert len(statements) == 0
+
+
+async def test_search_at_its_limits_runs(client: httpx.AsyncClient, database: Database) -> None:
+    author = await create_user(database)
+    await create_post(database, author_id=author, title="Lava", body="Lava flows.")
+    query = " ".join(["lava"] * 20)
+
+    result = (await data(client, SEARCH, {"query": query + " " * (200 - len(query))}))["search"]
+
+    assert [node["title"] for node in result["nodes"]] == ["Lava"]
