@@ -181,6 +181,9 @@ async def sign_up(
     )
 
 
+MAX_LOGIN_LENGTH = 254
+
+
 async def log_in(
     database: Database,
     *,
@@ -193,7 +196,8 @@ async def log_in(
     device_token: str | None = None,
 ) -> Session:
     login = username_or_email.strip().lower()
-    found = await _user_by_login(database, login)
+    # No account has a longer username or email (the email column's bound): nothing to look up.
+    found = await _user_by_login(database, login) if len(login) <= MAX_LOGIN_LENGTH else None
     user_id = None if found is None else found.id
     attempt = await throttle.admit(
         account=throttle.account_key(user_id, login=login),

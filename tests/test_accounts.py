@@ -13,6 +13,7 @@ from models.columns import utc_now
 from models.database import Database
 from models.tables import users_table
 from settings import Settings
+from tests.conftest import StatementLog
 from tests.graphql import data, error_codes, execute
 
 SIGN_UP = """
@@ -520,3 +521,14 @@ async def test_invalid_profile_changes_change_nothing(
     async with database.engine.connect() as connection:
         row = (await connection.execute(sa.select(users_table))).one()
     assert (row.display_name, row.bio, row.avatar_url) == ("Ada Lovelace", "", None)
+
+
+async def test_a_login_longer_than_any_account_is_refused_without_a_lookup(
+    client: httpx.AsyncClient, database: Database, statements: StatementLog
+) -> None:
+    variables = {"input": {"usernameOrEmail": "a" * 100_000, "password": ADA["password"]}}
+
+    result = await data(client, LOG_IN, variables)
+
+    assert result["logIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+    assert not [s for s in statements.statements if "FROM users" in s]
