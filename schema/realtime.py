@@ -3,21 +3,20 @@ queue. Every event is checked again for the subscriber, with fresh loaders of it
 subscriber only ever receives what it could query at that moment; nested fields of the event
 resolve through those loaders, batched like any query."""
 
+import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import strawberry
 from starlette.websockets import WebSocket
 
-from models.tables import CommentStatus, Role
-from resolvers import accounts
+from models.tables import CommentStatus
 from resolvers.authorization import may_moderate
-from resolvers.context import Context, Info
-from resolvers.errors import ForbiddenError, NotFoundError
+from resolvers.context import Context, Info, current_viewer
+from resolvers.errors import ForbiddenError, NotFoundError, QuireError
 from resolvers.events import Event, LocalBus, SubscriberTooSlow
 from resolvers.events import Subscription as SubscriptionQueue
 from resolvers.loaders import Loaders
-from resolvers.visibility import Viewer
 from schema.ids import node_id_of
 from schema.permissions import CanModerate
 from schema.types import Comment, Post
@@ -50,6 +49,19 @@ def _fresh_loaders(context: Context) -> Loaders:
     return Loaders(database=context.database, viewer=context.viewer)
 
 
+async def _current_loaders(context: Context) -> Loaders:
+    """Fresh loaders for one event, for the subscriber as it is now: a user deactivated,
+    demoted or signed out since subscribing gets nothing more, and the socket is closed."""
+    try:
+        viewer = await current_viewer(context)
+    except QuireError as error:
+        if isinstance(context.response, WebSocket):
+            with contextlib.suppress(RuntimeError, OSError):
+                await context.response.close(code=4403, reason=f"{error.code}: sign in again.")
+        raise
+    return Loaders(database=context.database, viewer=viewer)
+
+
 async def _events(subscription: SubscriptionQueue, context: Context) -> AsyncGenerator[Event, None]:
     try:
         async for event in subscription:
@@ -80,7 +92,7 @@ class Subscription:
             async for event in _events(subscription, context):
                 if event.post_id != post:
                     continue
-                loaders = _fresh_loaders(context)
+                loaders = await _current_loaders(context)
                 row = await loaders.comment_by_id.load(event.id)
                 visible_post = await loaders.post_by_id.load(post)
                 if row is not None and visible_post is not None and delivered.first_time(row.id):
@@ -97,7 +109,7 @@ class Subscription:
         delivered = _Delivered({})
         with _bus(context).subscribe(["post_published"]) as subscription:
             async for event in _events(subscription, context):
-                loaders = _fresh_loaders(context)
+                loaders = await _current_loaders(context)
                 row = await loaders.post_by_id.load(event.id)
                 if row is None or not delivered.first_time(row.id):
                     continue
@@ -119,11 +131,10 @@ class Subscription:
             async for event in _events(subscription, context):
                 if event.status != CommentStatus.PENDING.value:
                     continue
-                # The moderator may have lost the role or been deactivated since subscribing.
-                user = await accounts.active_user(context.database, context.viewer.user_id or 0)
-                if user is None or not may_moderate(Viewer(user.id, Role(user.role))):
+                # The moderator may have lost the role since subscribing.
+                loaders = await _current_loaders(context)
+                if not may_moderate(loaders.viewer):
                     raise ForbiddenError("Only editors and admins can moderate comments.")
-                loaders = _fresh_loaders(context)
                 row = await loaders.comment_by_id.load(event.id)
                 if row is not None and row.status == CommentStatus.PENDING.value:
                     yield Comment.from_row(row, loaders)
