@@ -4,11 +4,15 @@ subscriber only ever receives what it could query at that moment; nested fields 
 resolve through those loaders, batched like any query."""
 
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 
 import strawberry
+from graphql import ExecutionResult, GraphQLError
+from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from models.tables import CommentStatus
 from resolvers.authorization import may_moderate
@@ -20,6 +24,37 @@ from resolvers.loaders import Loaders
 from schema.ids import node_id_of
 from schema.permissions import CanModerate
 from schema.types import Comment, Post
+
+
+class SubscriptionOverHttpError(QuireError):
+    code = "SUBSCRIPTION_OVER_HTTP"
+
+
+OVER_HTTP = (
+    "Subscriptions run over a WebSocket: connect to /graphql with the graphql-transport-ws "
+    "protocol and send this operation there."
+)
+
+
+class RefuseSubscriptionsOverHttp(SchemaExtension):
+    """Subscriptions stream over the WebSocket only. Over HTTP (POST, GET, persisted queries,
+    batches) they are refused before they run, with 400 and SUBSCRIPTION_OVER_HTTP, instead
+    of failing inside execution as an internal error."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if execution.operation_type is OperationType.SUBSCRIPTION and not isinstance(
+            context.response, WebSocket
+        ):
+            error = SubscriptionOverHttpError(OVER_HTTP)
+            execution.result = ExecutionResult(
+                data=None, errors=[GraphQLError(error.message, original_error=error)]
+            )
+            if isinstance(context.response, Response):
+                context.response.status_code = 400
+        yield
+
 
 # Ids already delivered to one subscription (an editor sees a comment when it is added and
 # again when it is approved): remembered up to this many.
