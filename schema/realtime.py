@@ -3,7 +3,6 @@ queue. Every event is checked again for the subscriber, with fresh loaders of it
 subscriber only ever receives what it could query at that moment; nested fields of the event
 resolve through those loaders, batched like any query."""
 
-import contextlib
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 
@@ -86,13 +85,12 @@ def _fresh_loaders(context: Context) -> Loaders:
 
 async def _current_loaders(context: Context) -> Loaders:
     """Fresh loaders for one event, for the subscriber as it is now: a user deactivated,
-    demoted or signed out since subscribing gets nothing more, and the socket is closed."""
+    demoted or signed out since subscribing gets nothing more. The error ends the stream;
+    the socket is then closed (schema/websockets.py reads credentials_error)."""
     try:
         viewer = await current_viewer(context)
     except QuireError as error:
-        if isinstance(context.response, WebSocket):
-            with contextlib.suppress(RuntimeError, OSError):
-                await context.response.close(code=4403, reason=f"{error.code}: sign in again.")
+        context.credentials_error = error
         raise
     return Loaders(database=context.database, viewer=viewer)
 

@@ -251,6 +251,7 @@ def _sockets(view: object) -> Sockets:
 
 
 async def _refuse_revoked(context: Context, error: QuireError) -> None:
+    """Credentials that no longer hold end the socket, not only the operation."""
     websocket = context.response
     if isinstance(websocket, WebSocket):
         with contextlib.suppress(RuntimeError, OSError):
@@ -288,6 +289,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._run_as(operation, context)
         finally:
             _touch(self.context, self.view)
+        if context.credentials_error is not None:
+            await _refuse_revoked(self.context, context.credentials_error)
 
     async def _run_as(self, operation: Operation[Context, None], context: Context) -> None:
         """Strawberry's run_operation (0.341.2), with the operation's own context."""
@@ -346,6 +349,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self._run_as(operation_id, query, operation_name, variables, context)
         finally:
             _touch(self.context, self.view)
+        if context.credentials_error is not None:
+            await _refuse_revoked(self.context, context.credentials_error)
 
     async def _run_as(
         self,
