@@ -63,7 +63,8 @@ from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
-from schema.websockets import LegacyWSHandler, Sockets, TransportWSHandler
+from schema.websocket_protocols import LegacyWSHandler, TransportWSHandler
+from schema.websockets import Sockets
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
