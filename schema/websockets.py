@@ -191,13 +191,17 @@ class Sockets:
             connection.start(self._close_when_idle(connection, busy))
 
     async def _close_when_idle(self, connection: Connection, busy: Callable[[], bool]) -> None:
+        """Sleeps until the socket would have been idle long enough; operations move
+        active_at when they start and end (schema/websocket_protocols.py)."""
         limit = self.settings.ws_idle_seconds
         connection.active_at = time.monotonic()
         while True:
-            await asyncio.sleep(min(1.0, limit / 4))
-            if busy():
+            remaining = limit - (time.monotonic() - connection.active_at)
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+            elif busy():
                 connection.active_at = time.monotonic()
-            elif time.monotonic() - connection.active_at >= limit:
+            else:
                 reason = f"Idle for {limit:g} s with no subscription: reconnect to subscribe."
                 await connection.close(IDLE, reason)
                 return
