@@ -5,7 +5,6 @@
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import gc
 import getpass
@@ -40,7 +39,6 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
@@ -51,13 +49,10 @@ from models.health import readiness
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
 from resolvers import posts
-from resolvers.context import Context, authenticate_until, build_context
-from resolvers.errors import QuireError
+from resolvers.context import Context, build_context
 from resolvers.events import LocalBus, PublishScheduler, RedisBus
-from resolvers.loaders import Loaders
 from resolvers.observability import (
     RATE_LIMITED,
-    WEBSOCKETS,
     configure_logging,
     instrument_engine,
     render_metrics,
@@ -68,6 +63,8 @@ from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema
+from schema.websocket_protocols import LegacyWSHandler, TransportWSHandler
+from schema.websockets import Sockets
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -94,10 +91,6 @@ class RequestRefused(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
-# on_ws_connect's "acknowledge with no payload" (Strawberry's UNSET, typed Any there).
-ACKNOWLEDGE = UnsetType()
-
-
 class TextFrames(ASGIWebSocketAdapter):
     """GraphQL over WebSocket messages are JSON text frames; orjson gives bytes, which the
     base adapter would send as binary frames that browsers' clients cannot read."""
@@ -111,6 +104,8 @@ class TextFrames(ASGIWebSocketAdapter):
 
 class QuireGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = TextFrames
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(
         self,
@@ -136,8 +131,7 @@ class QuireGraphQL(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.events = events
-        self.websockets: set[WebSocket] = set()
-        self.expiries: dict[int, asyncio.Task[None]] = {}
+        self.sockets = Sockets(settings, events)
         self.settings = settings
         self.database = database
         self.passwords = passwords
@@ -160,40 +154,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        """graphql-transport-ws / graphql-ws: the connection_init payload may carry
-        `{"authorization": "Bearer ..."}`. A bad or expired token refuses the connection
-        (4403); a good one makes the connection act as its user until the token expires, when
-        the socket is closed (4403, "Token expired")."""
-        params = context.connection_params or {}
-        authorization = params.get("authorization") or params.get("Authorization")
-        if authorization is None:
-            return ACKNOWLEDGE
-        if not isinstance(authorization, str):
-            raise ConnectionRejectionError({"message": "authorization must be a string"})
-        try:
-            viewer, expires_at = await authenticate_until(
-                settings=self.settings, database=self.database, authorization=authorization
-            )
-        except QuireError as error:
-            raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
-        context.viewer = viewer
-        context.loaders = Loaders(database=self.database, viewer=viewer)
-        context.credentials_error = None
-        if expires_at is not None and isinstance(context.response, WebSocket):
-            self._close_at(context.response, expires_at)
-        return ACKNOWLEDGE
-
-    def _close_at(self, websocket: WebSocket, expires_at: float) -> None:
-        """Closes the socket when its access token expires (the protocol's refusal code)."""
-
-        async def close_when_expired() -> None:
-            await asyncio.sleep(max(0.0, expires_at - time.time()))
-            with contextlib.suppress(RuntimeError, OSError):
-                await websocket.close(code=4403, reason="Token expired")
-
-        self.expiries[id(websocket.scope)] = asyncio.get_running_loop().create_task(
-            close_when_expired()
-        )
+        return await self.sockets.connect(context)
 
     async def execute_operation(
         self,
@@ -287,21 +248,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Subscriptions; connections beyond QUIRE_WS_MAX_CONNECTIONS are refused."""
-        websocket = WebSocket(scope, receive, send)
-        if self.events is None or len(self.websockets) >= self.settings.ws_max_connections:
-            await websocket.close(code=1013, reason="Too many connections; retry later")
-            return
-        self.websockets.add(websocket)
-        WEBSOCKETS.inc()
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.websockets.discard(websocket)
-            WEBSOCKETS.dec()
-            expiry = self.expiries.pop(id(scope), None)
-            if expiry is not None:
-                expiry.cancel()
+        await self.sockets.serve(scope, receive, send, super().__call__)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only `extensions` is a persisted query, not a visit to the playground.

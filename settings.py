@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=100, ge=1)
     ws_init_timeout_seconds: int = Field(default=10, ge=1)
     ws_keep_alive_seconds: float = Field(default=15.0, gt=0)
+    # Per process as well: sockets one client address may hold (raise it behind a NAT or a
+    # proxy that is not in QUIRE_FORWARDED_ALLOW_IPS), sockets one user may hold, and seconds
+    # a socket may stay without any operation in flight after connection_init.
+    ws_max_connections_per_address: int = Field(default=50, ge=1)
+    ws_max_connections_per_user: int = Field(default=10, ge=1)
+    ws_idle_seconds: float = Field(default=300.0, gt=0)
     graphiql: bool | None = None
     introspection: Literal["everyone", "admins", "nobody"] | None = None
     suggestions: bool | None = None

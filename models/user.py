@@ -28,4 +28,7 @@ class User(SQLModel, table=True):
     )
     password_hash: str | None = Field(default=None, max_length=255)
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # Embedded in access tokens; bumped when the password, role or sessions change, which
+    # revokes every access token issued before (see resolvers/context.py).
+    token_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, nullable=False)

@@ -37,6 +37,7 @@ USER_COLUMNS = (
     USERS.role,
     USERS.is_active,
     USERS.created_at,
+    USERS.token_version,
 )
 
 
@@ -264,6 +265,15 @@ async def log_out(database: Database, *, refresh_token: str) -> bool:
         return await tokens.revoke_refresh_token(connection, refresh_token)
 
 
+async def revoke_access_tokens(connection: AsyncConnection, *, user_id: int) -> None:
+    """Every access token issued to the user so far stops working (see token_version)."""
+    await connection.execute(
+        sa.update(users_table)
+        .where(USERS.id == user_id)
+        .values(token_version=USERS.token_version + 1)
+    )
+
+
 async def active_user(database: Database, user_id: int) -> Row[Any] | None:
     async with connect(database.reader) as connection:
         user = await user_by_id(connection, user_id)
@@ -278,7 +288,7 @@ async def user_by_id(connection: Any, user_id: int) -> Row[Any] | None:
 
 def issue_tokens(settings: Settings, user: Row[Any], refresh_token: str) -> tokens.IssuedTokens:
     access_token, expires_at = tokens.issue_access_token(
-        settings, user_id=user.id, role=Role(user.role)
+        settings, user_id=user.id, role=Role(user.role), token_version=user.token_version
     )
     return tokens.IssuedTokens(
         access_token=access_token, access_token_expires_at=expires_at, refresh_token=refresh_token

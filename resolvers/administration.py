@@ -4,6 +4,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.database import Database, begin, connect
 from models.passwords import Passwords
@@ -40,21 +41,31 @@ async def administer_user(
     user_id: int,
     role: Role | None = None,
     active: bool | None = None,
-) -> Row[Any] | None:
-    """Change a user's role or deactivate them; deactivation ends every session at once."""
+) -> tuple[Row[Any] | None, bool]:
+    """Change a user's role or deactivate them: the user, and whether anything changed.
+    A change revokes the user's access tokens (they carry the old role and state);
+    deactivation also ends every session."""
     values: dict[str, Any] = {}
     if role is not None:
         values["role"] = role
     if active is not None:
         values["is_active"] = active
     async with begin(database.engine) as connection:
-        if values:
-            await connection.execute(
-                sa.update(users_table).where(USERS.id == user_id).values(**values)
-            )
+        changed = bool(values) and await _change(connection, user_id=user_id, values=values)
         if active is False:
             await tokens.revoke_all(connection, user_id=user_id)
-        return await user_by_id(connection, user_id)
+        return await user_by_id(connection, user_id), changed
+
+
+async def _change(connection: AsyncConnection, *, user_id: int, values: dict[str, Any]) -> bool:
+    """Writes only a real change, so that setting the same role again keeps the sessions."""
+    differs = sa.or_(*(USERS[name] != value for name, value in values.items()))
+    result = await connection.execute(
+        sa.update(users_table)
+        .where(USERS.id == user_id, differs)
+        .values(**values, token_version=USERS.token_version + 1)
+    )
+    return bool(result.rowcount == 1)
 
 
 async def account_by_id(database: Database, user_id: int) -> Row[Any] | None:

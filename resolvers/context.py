@@ -1,5 +1,6 @@
 """The per-request context: settings, database, the viewer and fresh loaders."""
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,11 @@ from resolvers.rate_limits import RateLimiter
 from resolvers.throttle import LoginThrottle
 from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
+
+REVOKED = (
+    "This access token was revoked (the account's password, role or sessions changed): "
+    "refresh it, or log in again."
+)
 
 
 @dataclass(slots=True)
@@ -40,6 +46,9 @@ class Context:
     # Subscriptions: the event bus, and the connection_init payload of a WebSocket.
     events: "LocalBus | None" = None
     connection_params: dict[str, Any] | None = None
+    # A WebSocket's bearer credentials: each operation and each event delivered on the socket
+    # is authorized again with them against the user's current state.
+    authorization: str | None = None
 
 
 async def authenticate(
@@ -66,7 +75,27 @@ async def authenticate_until(
     user = await accounts.active_user(database, claims.user_id)
     if user is None:
         raise UnauthenticatedError("This account is deactivated or no longer exists.")
+    if user.token_version != claims.token_version:
+        raise UnauthenticatedError(REVOKED)
     return Viewer(user_id=user.id, role=Role(user.role)), claims.expires_at
+
+
+async def current_viewer(context: Context) -> Viewer:
+    """The viewer as the user is now, for a WebSocket, which outlives the facts its
+    connection_init was checked against: the user is read again (active, role, token
+    version); raises if the credentials no longer hold."""
+    return await authenticate(
+        settings=context.settings, database=context.database, authorization=context.authorization
+    )
+
+
+async def operation_context(connection: Context) -> Context:
+    """A context for one operation on a WebSocket: the current viewer and loaders of its
+    own, so that nothing is served from what an earlier operation cached."""
+    viewer = await current_viewer(connection)
+    return dataclasses.replace(
+        connection, viewer=viewer, loaders=Loaders(database=connection.database, viewer=viewer)
+    )
 
 
 async def build_context(

@@ -27,7 +27,11 @@ from resolvers.observability import EVENTS_DELIVERED, SUBSCRIBERS_DROPPED
 
 LOGGER = logging.getLogger("quire.events")
 
-EventKind = Literal["comment_added", "comment_approved", "post_published", "post_scheduled"]
+# credentials_changed (id: the user): the user's password, role, active flag or sessions
+# changed; every instance closes that user's sockets.
+EventKind = Literal[
+    "comment_added", "comment_approved", "post_published", "post_scheduled", "credentials_changed"
+]
 
 
 @dataclass(frozen=True, slots=True)

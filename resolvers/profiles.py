@@ -17,6 +17,7 @@ from resolvers.accounts import (
     Session,
     issue_tokens,
     password_problems,
+    revoke_access_tokens,
     user_by_id,
 )
 from resolvers.errors import Problem
@@ -25,7 +26,9 @@ from settings import Settings
 
 
 async def log_out_everywhere(database: Database, *, user_id: int) -> int:
+    """Ends every session: refresh tokens and the access tokens already issued."""
     async with begin(database.engine) as connection:
+        await revoke_access_tokens(connection, user_id=user_id)
         return await tokens.revoke_all(connection, user_id=user_id)
 
 
@@ -66,8 +69,12 @@ async def change_password(
             sa.update(users_table).where(USERS.id == user_id).values(password_hash=new_hash)
         )
         await tokens.revoke_all(connection, user_id=user_id)
+        await revoke_access_tokens(connection, user_id=user_id)
         refresh = await tokens.create_refresh_token(connection, settings, user_id=user_id)
-    return Session(user=user, issued=issue_tokens(settings, user, refresh))
+        # Read again: the new session's access token carries the new token_version.
+        changed = await user_by_id(connection, user_id)
+        assert changed is not None
+    return Session(user=changed, issued=issue_tokens(settings, changed, refresh))
 
 
 def _renamed(problem: Problem, field: str) -> Problem:

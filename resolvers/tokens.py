@@ -25,6 +25,7 @@ class AccessClaims:
     user_id: int
     role: Role
     expires_at: float | None = None  # epoch seconds
+    token_version: int = 0  # the user's token_version when the token was issued
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,9 @@ class IssuedTokens:
     refresh_token: str
 
 
-def issue_access_token(settings: Settings, *, user_id: int, role: Role) -> tuple[str, datetime]:
+def issue_access_token(
+    settings: Settings, *, user_id: int, role: Role, token_version: int = 0
+) -> tuple[str, datetime]:
     now = utc_now()
     expires_at = now + timedelta(minutes=settings.access_token_minutes)
     claims = {
@@ -45,6 +48,7 @@ def issue_access_token(settings: Settings, *, user_id: int, role: Role) -> tuple
         "jti": uuid.uuid4().hex,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
+        "ver": token_version,
     }
     token = jwt.encode(claims, settings.jwt_signing_key, algorithm=settings.jwt_algorithm)
     return token, expires_at
@@ -62,7 +66,12 @@ def read_access_token(settings: Settings, token: str) -> AccessClaims:
             options={"require": REQUIRED_CLAIMS},
         )
         return AccessClaims(
-            user_id=int(claims["sub"]), role=Role(claims["role"]), expires_at=float(claims["exp"])
+            user_id=int(claims["sub"]),
+            role=Role(claims["role"]),
+            expires_at=float(claims["exp"]),
+            # Tokens issued before versions existed carry none: they are version 0, which
+            # every user starts at, so a bump revokes them as well.
+            token_version=int(claims.get("ver", 0)),
         )
     except jwt.ExpiredSignatureError as error:
         raise TokenExpiredError("The access token has expired: refresh it.") from error

@@ -12,6 +12,7 @@ from models.tables import Role
 from resolvers import accounts, administration, profiles
 from resolvers.context import Info
 from resolvers.errors import ForbiddenError, NotFoundError, Problem
+from resolvers.events import Event, publish
 from resolvers.rate_limits import RateLimitedError
 from schema.connections import Connection
 from schema.ids import user_id_of
@@ -241,7 +242,10 @@ class AccountMutation:
         permission_classes=[IsAuthenticated], description="End every session of your account."
     )
     async def log_out_everywhere(self, info: Info) -> int:
-        return await profiles.log_out_everywhere(info.context.database, user_id=_signed_in(info))
+        user_id = _signed_in(info)
+        ended = await profiles.log_out_everywhere(info.context.database, user_id=user_id)
+        await publish(info.context, Event("credentials_changed", user_id))
+        return ended
 
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
@@ -260,6 +264,8 @@ class AccountMutation:
             current_password=current_password,
             new_password=new_password,
         )
+        if session.issued is not None:
+            await publish(context, Event("credentials_changed", _signed_in(info)))
         return AuthPayload.from_session(session)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
@@ -297,11 +303,13 @@ async def _administer(
     target = user_id_of(user_id, "userId")
     if target == _signed_in(info):
         raise ForbiddenError("Admins cannot change their own role or deactivate themselves.")
-    row = await administration.administer_user(
+    row, changed = await administration.administer_user(
         info.context.database, user_id=target, role=role, active=active
     )
     if row is None:
         raise NotFoundError("No such user.")
+    if changed:
+        await publish(info.context, Event("credentials_changed", target))
     return User.from_row(row)
 
 

@@ -3,24 +3,57 @@ queue. Every event is checked again for the subscriber, with fresh loaders of it
 subscriber only ever receives what it could query at that moment; nested fields of the event
 resolve through those loaders, batched like any query."""
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 
 import strawberry
+from graphql import ExecutionResult, GraphQLError
+from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
-from models.tables import CommentStatus, Role
-from resolvers import accounts
+from models.tables import CommentStatus
 from resolvers.authorization import may_moderate
-from resolvers.context import Context, Info
-from resolvers.errors import ForbiddenError, NotFoundError
+from resolvers.context import Context, Info, current_viewer
+from resolvers.errors import ForbiddenError, NotFoundError, QuireError
 from resolvers.events import Event, LocalBus, SubscriberTooSlow
 from resolvers.events import Subscription as SubscriptionQueue
 from resolvers.loaders import Loaders
-from resolvers.visibility import Viewer
 from schema.ids import node_id_of
 from schema.permissions import CanModerate
 from schema.types import Comment, Post
+
+
+class SubscriptionOverHttpError(QuireError):
+    code = "SUBSCRIPTION_OVER_HTTP"
+
+
+OVER_HTTP = (
+    "Subscriptions run over a WebSocket: connect to /graphql with the graphql-transport-ws "
+    "protocol and send this operation there."
+)
+
+
+class RefuseSubscriptionsOverHttp(SchemaExtension):
+    """Subscriptions stream over the WebSocket only. Over HTTP (POST, GET, persisted queries,
+    batches) they are refused before they run, with 400 and SUBSCRIPTION_OVER_HTTP, instead
+    of failing inside execution as an internal error."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if execution.operation_type is OperationType.SUBSCRIPTION and not isinstance(
+            context.response, WebSocket
+        ):
+            error = SubscriptionOverHttpError(OVER_HTTP)
+            execution.result = ExecutionResult(
+                data=None, errors=[GraphQLError(error.message, original_error=error)]
+            )
+            if isinstance(context.response, Response):
+                context.response.status_code = 400
+        yield
+
 
 # Ids already delivered to one subscription (an editor sees a comment when it is added and
 # again when it is approved): remembered up to this many.
@@ -48,6 +81,18 @@ def _bus(context: Context) -> LocalBus:
 
 def _fresh_loaders(context: Context) -> Loaders:
     return Loaders(database=context.database, viewer=context.viewer)
+
+
+async def _current_loaders(context: Context) -> Loaders:
+    """Fresh loaders for one event, for the subscriber as it is now: a user deactivated,
+    demoted or signed out since subscribing gets nothing more. The error ends the stream;
+    the socket is then closed (schema/websockets.py reads credentials_error)."""
+    try:
+        viewer = await current_viewer(context)
+    except QuireError as error:
+        context.credentials_error = error
+        raise
+    return Loaders(database=context.database, viewer=viewer)
 
 
 async def _events(subscription: SubscriptionQueue, context: Context) -> AsyncGenerator[Event, None]:
@@ -80,7 +125,7 @@ class Subscription:
             async for event in _events(subscription, context):
                 if event.post_id != post:
                     continue
-                loaders = _fresh_loaders(context)
+                loaders = await _current_loaders(context)
                 row = await loaders.comment_by_id.load(event.id)
                 visible_post = await loaders.post_by_id.load(post)
                 if row is not None and visible_post is not None and delivered.first_time(row.id):
@@ -97,7 +142,7 @@ class Subscription:
         delivered = _Delivered({})
         with _bus(context).subscribe(["post_published"]) as subscription:
             async for event in _events(subscription, context):
-                loaders = _fresh_loaders(context)
+                loaders = await _current_loaders(context)
                 row = await loaders.post_by_id.load(event.id)
                 if row is None or not delivered.first_time(row.id):
                     continue
@@ -119,11 +164,10 @@ class Subscription:
             async for event in _events(subscription, context):
                 if event.status != CommentStatus.PENDING.value:
                     continue
-                # The moderator may have lost the role or been deactivated since subscribing.
-                user = await accounts.active_user(context.database, context.viewer.user_id or 0)
-                if user is None or not may_moderate(Viewer(user.id, Role(user.role))):
+                # The moderator may have lost the role since subscribing.
+                loaders = await _current_loaders(context)
+                if not may_moderate(loaders.viewer):
                     raise ForbiddenError("Only editors and admins can moderate comments.")
-                loaders = _fresh_loaders(context)
                 row = await loaders.comment_by_id.load(event.id)
                 if row is not None and row.status == CommentStatus.PENDING.value:
                     yield Comment.from_row(row, loaders)

@@ -29,7 +29,7 @@ from schema.limits import QueryLimits
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
 from schema.publishing import PublishingMutation
-from schema.realtime import Subscription
+from schema.realtime import RefuseSubscriptionsOverHttp, Subscription
 from schema.scalars import SCALAR_MAP
 from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
@@ -372,6 +372,7 @@ def create_schema(
             *token_limit,
             lambda: ParserCache(maxsize=1024),
             RefuseBadCredentials,
+            RefuseSubscriptionsOverHttp,
             QueryLimits,
             MaskUnexpectedErrors,
         ],

@@ -31,7 +31,7 @@ async def test_ready_when_the_database_is_migrated(client: httpx.AsyncClient) ->
         "status": "ready",
         "checks": {
             "database": {"ok": True, "detail": "reachable"},
-            "migrations": {"ok": True, "detail": "at 0003"},
+            "migrations": {"ok": True, "detail": "at 0004"},
         },
     }
 
@@ -45,7 +45,7 @@ async def test_not_ready_before_migrations(settings: Settings, tmp_path: Path) -
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"] == {
         "ok": False,
-        "detail": "at nothing, newest is 0003",
+        "detail": "at nothing, newest is 0004",
     }
     assert alive.status_code == 200
 
@@ -233,7 +233,7 @@ def test_quire_check_reports_each_dependency(tmp_path: Path) -> None:
     )
 
     assert before.returncode == 1
-    assert "migrations: FAILED (at nothing, newest is 0003)" in before.stdout
+    assert "migrations: FAILED (at nothing, newest is 0004)" in before.stdout
     assert after.returncode == 0, after.stdout + after.stderr
     assert "database: ok (reachable)" in after.stdout
     assert bad.returncode == 1

@@ -1,5 +1,6 @@
 """Two uvicorn processes on different ports, one PostgreSQL database and one Redis: a comment
-added through instance A reaches a subscriber connected to instance B; with Redis stopped, both
+added through instance A reaches a subscriber connected to instance B, and logging out
+everywhere through A closes the user's socket on B; with Redis stopped, both
 keep serving queries and report not-ready on /readyz instead of crashing.
 
 Redis here is a private redis-server started by the test (so that it can be stopped without
@@ -135,6 +136,32 @@ async def test_a_comment_through_a_reaches_a_subscriber_on_b(
     assert data["data"]["commentAdded"]["body"] == "Hi B"
     assert data["data"]["commentAdded"]["post"] == {"title": "Across instances"}
     assert elapsed < 5
+
+
+LOG_OUT_EVERYWHERE = "mutation { logOutEverywhere }"
+POST_PUBLISHED = "subscription { postPublished { title } }"
+
+
+async def test_log_out_everywhere_through_a_closes_the_users_socket_on_b(
+    postgres_url: str, instances: tuple[str, str]
+) -> None:
+    settings = Settings(database_url=postgres_url, _env_file=None)
+    database = create_database(settings)
+    reader = await create_user(database, role=Role.READER)
+    await database.dispose()
+    token, _ = issue_access_token(settings, user_id=reader, role=Role.READER)
+    bearer = {"authorization": f"Bearer {token}"}
+    first, second = instances
+    async with graphql_socket(
+        second.replace("http://", "ws://") + "/graphql", payload=bearer
+    ) as subscriber:
+        await subscriber.subscribe("1", POST_PUBLISHED)
+        async with httpx.AsyncClient(base_url=first, trust_env=False) as http:
+            ended = await http.post("/graphql", json={"query": LOG_OUT_EVERYWHERE}, headers=bearer)
+        closed = await subscriber.closed()
+
+    assert ended.json()["data"] == {"logOutEverywhere": 0}
+    assert closed == (4403, "Credentials changed: sign in again.")
 
 
 async def test_without_redis_both_keep_serving_and_report_not_ready(
