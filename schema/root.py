@@ -20,6 +20,7 @@ from resolvers.pagination import Page
 from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation
 from schema.connections import Connection, connection_from_page
+from schema.cost import MAX_NODES
 from schema.discussion import DiscussionMutation
 from schema.ids import row_id
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
@@ -33,7 +34,6 @@ from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag)}
-MAX_NODES = 100
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
 

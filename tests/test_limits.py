@@ -22,9 +22,10 @@ async def test_every_response_reports_its_cost(
 ) -> None:
     body = await execute(client, NESTED, {"posts": 20, "comments": 10})
 
-    # posts 1 + 20 x (nodes 1 + title 1 + comments 1 + 10 x (nodes 1 + body 1 + author 2))
+    # posts 1 + nodes 1 + 20 x (post 1 + title 1 + comments 1 + nodes 1
+    #   + 10 x (comment 1 + body 1 + author 2))
     assert body["extensions"]["cost"] == {
-        "requested": 1 + 20 * (1 + 1 + 1 + 10 * (1 + 1 + 2)),
+        "requested": 1 + 1 + 20 * (1 + 1 + 1 + 1 + 10 * (1 + 1 + 2)),
         "limit": settings.max_query_cost,
     }
 
@@ -83,8 +84,8 @@ async def test_fragments_count_like_inline_selections(
 ) -> None:
     body = await execute(client, query)
 
-    # 1 + 20 * (1 + 1 + 20 * (1 + 1)) with default page sizes.
-    assert body["extensions"]["cost"]["requested"] == 1 + 20 * (1 + 1 + 20 * 2)
+    # posts, nodes, 20 x (post, comments, nodes, 20 x (comment, body)), default page sizes.
+    assert body["extensions"]["cost"]["requested"] == 1 + 1 + 20 * (1 + 1 + 1 + 20 * 2)
 
 
 async def test_api_limits_tells_clients_their_limits(
@@ -175,7 +176,7 @@ async def test_batches_are_bounded_and_share_one_cost_limit(
     statements = StatementLog()
     from tests.conftest import client_of
 
-    query = "{ posts(first: 10) { nodes { title } } }"  # cost 21
+    query = "{ posts(first: 10) { nodes { title } } }"  # cost 1 + 1 + 10 x 2
     async with client_of(
         settings, log=statements, max_batch_operations=3, max_query_cost=50
     ) as client:
@@ -197,6 +198,6 @@ async def test_batches_are_bounded_and_share_one_cost_limit(
     assert results[2]["errors"][0]["extensions"] == {
         "code": "QUERY_TOO_COSTLY",
         "limit": 50,
-        "actual": 63,
+        "actual": 66,
     }
     assert len(statements) == 2  # the refused third operation sent none
