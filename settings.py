@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_query_directives: int = Field(default=50, ge=0)
     max_repeated_fields: int = Field(default=20, ge=1)
     max_query_cost: int = Field(default=10_000, ge=1)
-    max_query_tokens: int = Field(default=5_000, ge=100)
+    max_query_tokens: int = Field(default=1_000, ge=100)
     # Operations and fragments one document may define: all of them are validated, even
     # those that do not run.
     max_query_operations: int = Field(default=5, ge=1)

@@ -6,10 +6,11 @@ cost. A refusal carries `extensions { code, limit, actual }`; every response car
 `extensions.cost { requested, limit }`.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from anyio import to_thread
 from graphql import (
     ASTValidationRule,
     DocumentNode,
@@ -75,7 +76,7 @@ class QueryLimits(SchemaExtension):
                     "actual": settings.max_query_tokens + 1,
                 }
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         settings: Settings | None = getattr(context.context, "settings", None)
         assert context.graphql_document is not None
@@ -87,7 +88,7 @@ class QueryLimits(SchemaExtension):
             context.pre_execution_errors = [refusal]
             yield
             return
-        context.pre_execution_errors = self._validation_errors(settings)
+        context.pre_execution_errors = await self._validation_errors(settings)
         yield
 
     def _refusal(self, settings: Settings) -> GraphQLError | None:
@@ -134,13 +135,16 @@ class QueryLimits(SchemaExtension):
             )
         )
 
-    def _validation_errors(self, settings: Settings | None) -> list[GraphQLError]:
+    async def _validation_errors(self, settings: Settings | None) -> list[GraphQLError]:
         context = self.execution_context
         assert context.graphql_document is not None
         rules = (*context.validation_rules, NoNulCharacters)
         if settings is not None and not introspection_allowed(settings, context.context.viewer):
             rules = (*rules, NoSchemaIntrospectionCustomRule)
-        errors = _validate(
+        # Off the event loop: graphql-core's OverlappingFieldsCanBeMerged compares repeated
+        # fields pairwise, and a document within every limit can keep it busy for 70 ms.
+        errors = await to_thread.run_sync(
+            _validate,
             context.schema._schema,
             context.graphql_document,
             rules,

@@ -274,9 +274,11 @@ class Query(AccountQuery):
 
 
 def _is_expected(error: GraphQLError) -> bool:
-    """Show clients our own refusals and GraphQL's syntax/validation errors; mask the rest."""
+    """Show clients our own refusals and GraphQL's syntax/validation errors; mask the rest.
+    A variable that its type cannot coerce (a list where an enum belongs) carries the
+    coercion's own GraphQLError."""
     original = error.original_error
-    return original is None or isinstance(original, QuireError)
+    return original is None or isinstance(original, QuireError | GraphQLError)
 
 
 @strawberry.type
