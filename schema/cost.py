@@ -34,7 +34,11 @@ from graphql import (
     NamedTypeNode,
     NullValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
+    SelectionNode,
     SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     ValueNode,
     VariableNode,
     get_named_type,
@@ -58,6 +62,12 @@ LIST_BOUNDS: dict[str, int] = {
     "ProfilePayload.errors": USER_ERRORS_PER_PAYLOAD,
 }
 PAGE_FIELDS = frozenset({"nodes", "edges"})
+# Fields every type has without declaring them.
+META_FIELDS: dict[str, GraphQLField] = {
+    "__schema": SchemaMetaFieldDef,
+    "__type": TypeMetaFieldDef,
+    "__typename": TypeNameMetaFieldDef,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +111,8 @@ class Summary:
     directives: int = 0
     # How often each response key appears in this selection set itself.
     keys: Counter[str] = field(default_factory=Counter)
+    # Per response key, the most fields that merge at any path below one of its fields.
+    below: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: "Summary") -> None:
         self.cost += other.cost
@@ -108,6 +120,18 @@ class Summary:
         self.aliases += other.aliases
         self.directives += other.directives
         self.keys.update(other.keys)
+        for key, merged in other.below.items():
+            if merged > self.below.get(key, 1):
+                self.below[key] = merged
+
+    def merged(self, key: str) -> int:
+        """At most how many fields execution merges at a path that starts with `key`: the
+        sub-selections of a repeated field merge, so repeats multiply down a path."""
+        return self.keys[key] * self.below.get(key, 1)
+
+    @property
+    def most_merged(self) -> int:
+        return max((self.merged(key) for key in self.keys), default=1)
 
 
 EMPTY = Summary()
@@ -138,17 +162,21 @@ class _Walk:
         summary = Summary()
         for selection in selections.selections:
             summary.directives += len(selection.directives or ())
-            if isinstance(selection, FieldNode):
-                summary.add(self._field(selection, parent, page=page, level=level))
-            elif isinstance(selection, InlineFragmentNode):
-                target = self._type(selection.type_condition, parent)
-                summary.add(
-                    self.selection_set(selection.selection_set, target, page=page, level=level)
-                )
-            elif isinstance(selection, FragmentSpreadNode):
-                summary.add(self._spread(selection.name.value, parent, page=page, level=level))
-            self._check_summary(summary)
+            part = self._selection(selection, parent, page=page, level=level)
+            summary.add(part)
+            self._check_summary(summary, added=part)
         return summary
+
+    def _selection(
+        self, selection: SelectionNode, parent: GraphQLNamedType | None, *, page: int, level: int
+    ) -> Summary:
+        if isinstance(selection, FieldNode):
+            return self._field(selection, parent, page=page, level=level)
+        if isinstance(selection, InlineFragmentNode):
+            target = self._type(selection.type_condition, parent)
+            return self.selection_set(selection.selection_set, target, page=page, level=level)
+        assert isinstance(selection, FragmentSpreadNode)
+        return self._spread(selection.name.value, parent, page=page, level=level)
 
     def _spread(
         self, name: str, parent: GraphQLNamedType | None, *, page: int, level: int
@@ -166,7 +194,7 @@ class _Walk:
         # Measured from level 1: shift its depth to where it is spread.
         depth = level - 1 + memo.depth
         self._check("QUERY_TOO_DEEP", "The query nests too deeply", depth, self.limits.max_depth)
-        return Summary(memo.cost, depth, memo.aliases, memo.directives, memo.keys)
+        return Summary(memo.cost, depth, memo.aliases, memo.directives, memo.keys, memo.below)
 
     def _field(
         self, node: FieldNode, parent: GraphQLNamedType | None, *, page: int, level: int
@@ -184,9 +212,12 @@ class _Walk:
         if node.selection_set is not None:
             # Only a connection's own selection depends on its page size.
             child_page = self._page_size(node) if _is_connection(named) else 0
-            inner = self.selection_set(node.selection_set, named, page=child_page, level=level + 1)
+            inner = self.selection_set(
+                node.selection_set, named, page=child_page, level=_child_level(node, level)
+            )
         summary.cost += inner.cost if items is None else items * (1 + inner.cost)
         summary.depth = max(level, inner.depth)
+        summary.below[response_key] = inner.most_merged
         summary.aliases += inner.aliases
         summary.directives += inner.directives
         return summary
@@ -199,10 +230,12 @@ class _Walk:
         *,
         page: int,
     ) -> int | None:
-        """How many items the field may return; None when it is not a list."""
+        """How many items the field may return; None when it is not a list. Introspection's
+        lists count once: they read the schema in memory, and production turns them off."""
         if definition is None or not isinstance(get_nullable_type(definition.type), GraphQLList):
             return None
-        assert parent is not None
+        if parent is None or _is_introspection(parent):
+            return None
         if _is_connection(parent) and node.name.value in PAGE_FIELDS:
             return page
         if parent is self.schema.query_type and node.name.value == "nodes":
@@ -216,7 +249,9 @@ class _Walk:
         )
 
     def _definition(self, node: FieldNode, parent: GraphQLNamedType | None) -> GraphQLField | None:
-        # Introspection's meta fields are not in `fields`: they count 1 each, lists once.
+        meta = META_FIELDS.get(node.name.value)
+        if meta is not None:
+            return meta
         if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return None
         found: GraphQLField | None = parent.fields.get(node.name.value)
@@ -276,7 +311,7 @@ class _Walk:
         found = self.schema.get_type(condition.name.value)
         return found if found is not None else parent
 
-    def _check_summary(self, summary: Summary) -> None:
+    def _check_summary(self, summary: Summary, *, added: Summary) -> None:
         limits = self.limits
         self._check(
             "TOO_MANY_ALIASES",
@@ -290,11 +325,12 @@ class _Walk:
             summary.directives,
             limits.max_directives,
         )
-        if summary.keys:
+        for key in added.keys:
+            # graphql-core's validation compares merging fields pairwise.
             self._check(
                 "TOO_MANY_REPEATED_FIELDS",
                 "The query repeats one field too often in a selection",
-                max(summary.keys.values()),
+                summary.merged(key),
                 limits.max_repeated_fields,
             )
         self._check(
@@ -315,6 +351,16 @@ _UNKNOWN = _Unknown()
 
 def _named(definition: GraphQLField) -> GraphQLNamedType:
     return get_named_type(definition.type)
+
+
+def _child_level(node: FieldNode, level: int) -> int:
+    # Introspection's type references nest by design: GraphiQL's query follows `ofType`
+    # seven levels down.
+    return level if node.name.value == "ofType" else level + 1
+
+
+def _is_introspection(named: GraphQLNamedType | None) -> bool:
+    return named is not None and named.name.startswith("__")
 
 
 def _is_connection(named: GraphQLNamedType | None) -> bool:

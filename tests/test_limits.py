@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from graphql import GraphQLList, GraphQLObjectType, get_nullable_type
+from graphql import GraphQLList, GraphQLObjectType, get_introspection_query, get_nullable_type
 
 from models.database import Database
 from schema.cost import LIST_BOUNDS, PAGE_FIELDS
@@ -285,34 +285,78 @@ async def test_operation_definitions_are_bounded(
     }
 
 
-# Each level spreads the next one under two `parent` fields: the cost doubles per level.
-PARENT_LEVEL = "fragment C{n} on Comment {{ parent {{ ...C{next} }} parent {{ ...C{next} }} }}"
-PARENT_CHAIN_QUERY = "query ($id: ID!) { node(id: $id) { ...C0 } }"
+# Each level spreads the next one twice: under `parent` and under the first reply.
+DOUBLING_LEVEL = """
+fragment C{n} on Comment {{
+  parent {{ ...C{next} }}
+  replies(first: 1) {{ nodes {{ ...C{next} }} }}
+}}
+"""
+SINGLE_LEVEL = "fragment C{n} on Comment {{ parent {{ ...C{next} }} }}"
+COMMENT_CHAIN_QUERY = "query ($id: ID!) { node(id: $id) { ...C0 } }"
 
 
-def parent_chain(levels: int) -> str:
-    fragments = [PARENT_LEVEL.format(n=n, next=n + 1) for n in range(levels)]
-    return "\n".join([PARENT_CHAIN_QUERY, *fragments, f"fragment C{levels} on Comment {{ id }}"])
+def comment_chain(level: str, levels: int) -> str:
+    fragments = [level.format(n=n, next=n + 1) for n in range(levels)]
+    return "\n".join([COMMENT_CHAIN_QUERY, *fragments, f"fragment C{levels} on Comment {{ id }}"])
 
 
 async def test_a_fragment_spread_twice_costs_twice(client: httpx.AsyncClient) -> None:
-    body = await execute(client, parent_chain(8), {"id": "Q29tbWVudDox"})
+    body = await execute(client, comment_chain(DOUBLING_LEVEL, 5), {"id": "Q29tbWVudDox"})
 
-    # C8 costs 1 (id); C(n) = 2 x (1 + C(n + 1)): 4, 10, 22, 46, 94, 190, 382, 766; node 1.
-    assert body["extensions"]["cost"]["requested"] == 1 + 766
+    # C5 costs 1 (id); C(n) = parent 1 + C(n + 1) + replies 1 + nodes 1 + 1 x (1 + C(n + 1)),
+    # that is 4 + 2 C(n + 1): 6, 16, 36, 76, 156 for C0; node 1.
+    assert body["extensions"]["cost"]["requested"] == 1 + 156
     assert body["data"] == {"node": None}
 
 
 async def test_depth_counts_through_fragments(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
-    body = await execute(client, parent_chain(settings.max_query_depth), {"id": "Q29tbWVudDox"})
+    chain = comment_chain(SINGLE_LEVEL, settings.max_query_depth)
+
+    body = await execute(client, chain, {"id": "Q29tbWVudDox"})
 
     assert body["errors"][0]["extensions"] == {
         "code": "QUERY_TOO_DEEP",
         "limit": settings.max_query_depth,
         "actual": settings.max_query_depth + 1,
     }
+
+
+# Three `parent`s whose selections each hold three `parent`s with `id` three times: execution
+# merges 3 x 3 x 3 = 27 `id` fields at parent.parent.id, and validation compares them pairwise.
+MERGED = """
+query ($id: ID!) { node(id: $id) { ... on Comment {
+  parent { parent { id id id } parent { id id id } parent { id id id } }
+  parent { parent { id id id } parent { id id id } parent { id id id } }
+  parent { parent { id id id } parent { id id id } parent { id id id } }
+} } }
+"""
+
+
+async def test_repeats_multiply_down_a_merged_path(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    body = await execute(client, MERGED, {"id": "Q29tbWVudDox"})
+
+    assert settings.max_repeated_fields == 20
+    assert body["errors"][0]["extensions"] == {
+        "code": "TOO_MANY_REPEATED_FIELDS",
+        "limit": 20,
+        "actual": 27,
+    }
+
+
+async def test_graphiql_introspection_query_passes_the_limits(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    query = get_introspection_query(descriptions=True, input_value_deprecation=True)
+
+    body = await execute(client, query)
+
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 ALIASED = """
