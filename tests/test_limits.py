@@ -11,10 +11,23 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from graphql import GraphQLList, GraphQLObjectType, get_introspection_query, get_nullable_type
+from graphql import (
+    FragmentDefinitionNode,
+    GraphQLList,
+    GraphQLObjectType,
+    Lexer,
+    OperationDefinitionNode,
+    Source,
+    TokenKind,
+    get_introspection_query,
+    get_nullable_type,
+    parse,
+)
 
 from models.database import Database
-from schema.cost import LIST_BOUNDS, PAGE_FIELDS
+from resolvers.persisted import load_manifest
+from schema.cost import LIST_BOUNDS, PAGE_FIELDS, Limits, measure_document
+from schema.documents import MANIFEST
 from schema.root import create_schema
 from settings import Settings
 from tests.conftest import StatementLog, client_of
@@ -578,3 +591,28 @@ async def test_deep_variables_are_bad_input_over_a_websocket(
 
     assert answer["type"] == "error"
     assert answer["payload"][0]["extensions"] == too_deep(settings)
+
+
+def _tokens(document: str) -> int:
+    lexer, count = Lexer(Source(document)), 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        count += 1
+    return count
+
+
+def test_shipped_documents_pass_the_default_limits() -> None:
+    defaults = Settings(_env_file=None)
+    schema = create_schema()._schema
+    documents = [*load_manifest(MANIFEST).values(), get_introspection_query(descriptions=True)]
+
+    for document in documents:
+        parsed = parse(document)
+        # Variables not sent count at their largest (the maximum page size).
+        measure_document(
+            schema, parsed, operation_name=None, variables={}, limits=Limits.from_settings(defaults)
+        )
+        kinds = [type(definition) for definition in parsed.definitions]
+        # Four times the tokens of the largest shipped document (GraphiQL's introspection).
+        assert _tokens(document) * 4 <= defaults.max_query_tokens
+        assert kinds.count(OperationDefinitionNode) <= defaults.max_query_operations
+        assert kinds.count(FragmentDefinitionNode) <= defaults.max_query_fragments

@@ -13,7 +13,8 @@ from settings import Settings
 from tests.conftest import REDIS_URL, StatementLog, client_of
 from tests.factories import create_user
 
-QUERY = "{ posts(first: 2) { nodes { title } } }"  # cost 1 + 2 x 2 = 5
+# posts 1 + nodes 1 + 1 x (post 1 + title 1 + id 1): cost 5
+QUERY = "{ posts(first: 1) { nodes { title id } } }"
 
 
 async def post(client: httpx.AsyncClient, query: str = QUERY, **headers: str) -> httpx.Response:
