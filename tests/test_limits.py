@@ -117,16 +117,30 @@ async def test_fragments_count_like_inline_selections(
     assert body["extensions"]["cost"]["requested"] == 1 + 1 + 20 * (1 + 1 + 1 + 20 * 2)
 
 
+API_LIMITS = """
+{
+  apiLimits {
+    maxDepth maxAliases maxCost maxPageSize
+    maxOperations maxFragments maxVariableDepth maxVariableValues
+  }
+}
+"""
+
+
 async def test_api_limits_tells_clients_their_limits(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    body = await execute(client, "{ apiLimits { maxDepth maxAliases maxCost maxPageSize } }")
+    body = await execute(client, API_LIMITS)
 
     assert body["data"]["apiLimits"] == {
         "maxDepth": settings.max_query_depth,
         "maxAliases": settings.max_query_aliases,
         "maxCost": settings.max_query_cost,
         "maxPageSize": settings.max_page_size,
+        "maxOperations": settings.max_query_operations,
+        "maxFragments": settings.max_query_fragments,
+        "maxVariableDepth": settings.max_variable_depth,
+        "maxVariableValues": settings.max_variable_values,
     }
 
 
