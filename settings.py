@@ -90,7 +90,14 @@ class Settings(BaseSettings):
     max_query_directives: int = Field(default=50, ge=0)
     max_repeated_fields: int = Field(default=20, ge=1)
     max_query_cost: int = Field(default=10_000, ge=1)
-    max_query_tokens: int = Field(default=5_000, ge=100)
+    max_query_tokens: int = Field(default=1_000, ge=100)
+    # Operations and fragments one document may define: all of them are validated, even
+    # those that do not run.
+    max_query_operations: int = Field(default=5, ge=1)
+    max_query_fragments: int = Field(default=50, ge=0)
+    # Variables: levels of nested objects and lists, and values in all (keys included).
+    max_variable_depth: int = Field(default=10, ge=2)
+    max_variable_values: int = Field(default=1_000, ge=10)
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     # Batched (array) requests: at most this many operations in one request; 0 turns them off.

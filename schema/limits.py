@@ -1,35 +1,25 @@
-"""Query limits and static cost, checked after validation and before any resolver runs.
+"""Query limits and static cost, checked before validation and before any resolver runs.
 
-Cost: every field costs 1; a connection's selection counts once per item it may return (its
-`first`/`last`, or the default page size); nested connections multiply. Depth, aliases and
-directives are counted in the same walk. A refusal carries `extensions { code, limit, actual }`;
-every response carries `extensions.cost { requested, limit }`.
+In order: the variables' nesting and size, the number of operations and fragments in the
+document, then one walk (schema/cost.py) for depth, aliases, directives, repeated fields and
+cost. A refusal carries `extensions { code, limit, actual }`; every response carries
+`extensions.cost { requested, limit }`.
 """
 
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from anyio import to_thread
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
-    GraphQLNamedType,
-    GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
-    SelectionSetNode,
     StringValueNode,
-    VariableNode,
-    get_named_type,
     validate,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -41,149 +31,9 @@ from models.tables import Role
 from resolvers.observability import RATE_LIMITED
 from resolvers.rate_limits import RateLimitedError, RateLimiter, Spending, client_key
 from resolvers.visibility import Viewer
+from schema.cost import LimitExceeded, Limits, measure_document
 from schema.telemetry import COST_ATTRIBUTE
 from settings import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_depth: int
-    max_aliases: int
-    max_directives: int
-    max_repeated_fields: int
-    max_cost: int
-    default_page_size: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
-        return cls(
-            max_depth=settings.max_query_depth,
-            max_aliases=settings.max_query_aliases,
-            max_directives=settings.max_query_directives,
-            max_repeated_fields=settings.max_repeated_fields,
-            max_cost=settings.max_query_cost,
-            default_page_size=settings.default_page_size,
-        )
-
-
-@dataclass(slots=True)
-class Measure:
-    cost: int = 0
-    depth: int = 0
-    aliases: int = 0
-    directives: int = 0
-    # The most times one response key appears in one selection set (fragments expanded).
-    repeated_fields: int = 0
-
-
-class _Walker:
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        fragments: dict[str, FragmentDefinitionNode],
-        variables: dict[str, Any],
-        default_page_size: int,
-    ) -> None:
-        self.schema, self.fragments, self.variables = schema, fragments, variables
-        self.default_page_size = default_page_size
-        self.measure = Measure()
-
-    def cost(
-        self, selections: SelectionSetNode | None, parent: GraphQLNamedType, depth: int
-    ) -> int:
-        if selections is None:
-            return 0
-        self.measure.depth = max(self.measure.depth, depth)
-        total = 0
-        keys: Counter[str] = Counter()
-        for field, owner in self._fields(selections, parent, set()):
-            key = (field.alias or field.name).value
-            keys[key] += 1
-            self.measure.repeated_fields = max(self.measure.repeated_fields, keys[key])
-            self.measure.aliases += field.alias is not None
-            self.measure.directives += len(field.directives or ())
-            total += self._field_cost(field, owner, depth)
-        return total
-
-    def _field_cost(self, field: FieldNode, owner: GraphQLNamedType, depth: int) -> int:
-        if field.name.value.startswith("__") or not isinstance(owner, GraphQLObjectType):
-            return (
-                1 + self.cost(field.selection_set, owner, depth + 1) if field.selection_set else 1
-            )
-        definition = owner.fields.get(field.name.value)
-        if definition is None:
-            return 1
-        named = get_named_type(definition.type)
-        inner = self.cost(field.selection_set, named, depth + 1)
-        if named.name.endswith("Connection"):
-            inner *= self._page_size(field)
-        return 1 + inner
-
-    def _page_size(self, field: FieldNode) -> int:
-        for argument in field.arguments or ():
-            if argument.name.value in ("first", "last"):
-                value = self._value(argument.value)
-                if isinstance(value, int):
-                    return max(value, 1)
-        return self.default_page_size
-
-    def _value(self, node: Any) -> Any:
-        if isinstance(node, VariableNode):
-            return self.variables.get(node.name.value)
-        if isinstance(node, IntValueNode):
-            return int(node.value)
-        return None
-
-    def _fields(
-        self, selections: SelectionSetNode, parent: GraphQLNamedType, seen: set[str]
-    ) -> Iterator[tuple[FieldNode, GraphQLNamedType]]:
-        for selection in selections.selections:
-            self.measure.directives += (
-                0 if isinstance(selection, FieldNode) else len(selection.directives or ())
-            )
-            if isinstance(selection, FieldNode):
-                yield selection, parent
-            elif isinstance(selection, InlineFragmentNode):
-                target = self._type(selection.type_condition, parent)
-                yield from self._fields(selection.selection_set, target, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is None or name in seen:
-                    continue
-                target = self._type(fragment.type_condition, parent)
-                yield from self._fields(fragment.selection_set, target, seen | {name})
-
-    def _type(self, condition: Any, parent: GraphQLNamedType) -> GraphQLNamedType:
-        if condition is None:
-            return parent
-        found = self.schema.get_type(condition.name.value)
-        return found if found is not None else parent
-
-
-def measure_operation(
-    schema: GraphQLSchema,
-    document: Any,
-    operation_name: str | None,
-    variables: dict[str, Any],
-    default_page_size: int,
-) -> Measure:
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    walker = _Walker(schema, fragments, variables, default_page_size)
-    for definition in document.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        if operation_name is not None and (
-            definition.name is None or definition.name.value != operation_name
-        ):
-            continue
-        root = schema.get_root_type(definition.operation)
-        if root is not None:
-            walker.measure.cost += walker.cost(definition.selection_set, root, 1)
-        break
-    return walker.measure
 
 
 @lru_cache(maxsize=1024)
@@ -205,7 +55,7 @@ class QueryLimits(SchemaExtension):
     suggestions ("Did you mean ...?") and introspection follow the settings."""
 
     def __init__(self) -> None:
-        self.measure: Measure | None = None
+        self.cost: int | None = None
         self.limits: Limits | None = None
         self.spending: Spending | None = None
 
@@ -226,40 +76,75 @@ class QueryLimits(SchemaExtension):
                     "actual": settings.max_query_tokens + 1,
                 }
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
-        quire = context.context
-        settings: Settings | None = getattr(quire, "settings", None)
+        settings: Settings | None = getattr(context.context, "settings", None)
         assert context.graphql_document is not None
         if settings is not None:
-            self.limits = Limits.from_settings(settings)
-            self.measure = measure_operation(
-                context.schema._schema,
-                context.graphql_document,
-                context.operation_name,
-                context.variables or {},
-                self.limits.default_page_size,
-            )
-            setattr(context, COST_ATTRIBUTE, self.measure.cost)
-            batch_cost = self.measure.cost
-            if isinstance(quire.response, Response):
-                # The operations of one batched HTTP request share this context (a WebSocket
-                # connection's operations do too, but they are not a batch).
-                quire.batch_cost += self.measure.cost
-                batch_cost = quire.batch_cost
-            refusal = _refusal(self.measure, self.limits, batch_cost=batch_cost)
-            if refusal is not None:
-                context.pre_execution_errors = [refusal]
-                yield
-                return
-        if _holds_nul(context.variables):
-            context.pre_execution_errors = [NUL_REFUSAL]
+            refusal = self._refusal(settings)
+        else:
+            refusal = _variables_problem(context.variables, None)
+        if refusal is not None:
+            context.pre_execution_errors = [refusal]
             yield
             return
+        context.pre_execution_errors = await self._validation_errors(settings)
+        yield
+
+    def _refusal(self, settings: Settings) -> GraphQLError | None:
+        """The first limit the request crosses, checked cheapest first: each check bounds
+        the work of the next one."""
+        context = self.execution_context
+        assert context.graphql_document is not None
+        problem = _variables_problem(context.variables, settings)
+        if problem is not None:
+            return problem
+        problem = _definitions_problem(context.graphql_document, settings)
+        if problem is not None:
+            return problem
+        self.limits = Limits.from_settings(settings)
+        try:
+            cost = measure_document(
+                context.schema._schema,
+                context.graphql_document,
+                operation_name=context.operation_name,
+                variables=context.variables or {},
+                limits=self.limits,
+            )
+        except LimitExceeded as exceeded:
+            return _limit_error(exceeded)
+        self.cost = cost
+        setattr(context, COST_ATTRIBUTE, cost)
+        return self._batch_refusal(cost, self.limits)
+
+    def _batch_refusal(self, cost: int, limits: Limits) -> GraphQLError | None:
+        quire = self.execution_context.context
+        if not isinstance(quire.response, Response):
+            return None
+        # The operations of one batched HTTP request share this context (a WebSocket
+        # connection's operations do too, but they are not a batch).
+        quire.batch_cost += cost
+        if quire.batch_cost <= limits.max_cost:
+            return None
+        return _limit_error(
+            LimitExceeded(
+                "QUERY_TOO_COSTLY",
+                "The operations of this batch together may return too much",
+                actual=quire.batch_cost,
+                limit=limits.max_cost,
+            )
+        )
+
+    async def _validation_errors(self, settings: Settings | None) -> list[GraphQLError]:
+        context = self.execution_context
+        assert context.graphql_document is not None
         rules = (*context.validation_rules, NoNulCharacters)
-        if settings is not None and not introspection_allowed(settings, quire.viewer):
+        if settings is not None and not introspection_allowed(settings, context.context.viewer):
             rules = (*rules, NoSchemaIntrospectionCustomRule)
-        errors = _validate(
+        # Off the event loop: graphql-core's OverlappingFieldsCanBeMerged compares repeated
+        # fields pairwise, and a document within every limit can keep it busy for 70 ms.
+        errors = await to_thread.run_sync(
+            _validate,
             context.schema._schema,
             context.graphql_document,
             rules,
@@ -270,20 +155,19 @@ class QueryLimits(SchemaExtension):
                 introspection = error.message.startswith("GraphQL introspection has been disabled")
                 code = "INTROSPECTION_DISABLED" if introspection else "GRAPHQL_VALIDATION_FAILED"
                 error.extensions = {"code": code}
-        context.pre_execution_errors = errors
-        yield
+        return errors
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         quire = context.context
         limiter: RateLimiter | None = getattr(quire, "rate_limiter", None)
-        if limiter is not None and self.measure is not None and not context.result:
+        if limiter is not None and self.cost is not None and not context.result:
             client = client_key(quire.viewer, quire.client_address)
             try:
                 if not isinstance(quire.response, Response):
                     # Over a WebSocket no HTTP request spent the operation: spend it here.
                     await limiter.spend_operation(client, address=quire.client_address)
-                self.spending = await limiter.spend_cost(client, self.measure.cost)
+                self.spending = await limiter.spend_cost(client, self.cost)
             except RateLimitedError as error:
                 answer_rate_limited(quire.response, error)
                 refusal = GraphQLError(error.message, original_error=error)
@@ -296,11 +180,9 @@ class QueryLimits(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         self._code_token_limit()
-        if self.measure is None or self.limits is None:
+        if self.cost is None or self.limits is None:
             return {}
-        results: dict[str, Any] = {
-            "cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}
-        }
+        results: dict[str, Any] = {"cost": {"requested": self.cost, "limit": self.limits.max_cost}}
         if self.spending is not None:
             results["rateLimit"] = self.spending.as_extension()
         return results
@@ -330,14 +212,81 @@ class NoNulCharacters(ASTValidationRule):
             )
 
 
-def _holds_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+def _variables_problem(variables: object, settings: Settings | None) -> GraphQLError | None:
+    """Nesting, size and NUL characters of the variables, in one loop without recursion: a
+    value nested a few hundred levels deep overflows Python's stack in any recursive walk,
+    graphql-core's coercion included. Without settings, only NUL is refused."""
+    pending: list[tuple[object, int]] = [(variables, 0)]
+    count = 0
+    while pending:
+        value, depth = pending.pop()
+        count += 1
+        if settings is not None:
+            problem = _variables_size_problem(depth=depth, count=count, settings=settings)
+            if problem is not None:
+                return problem
+        if isinstance(value, str) and "\x00" in value:
+            return NUL_REFUSAL
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _variables_size_problem(*, depth: int, count: int, settings: Settings) -> GraphQLError | None:
+    if depth > settings.max_variable_depth:
+        return _bad_variables(
+            f"Variables nest more than {settings.max_variable_depth} levels deep",
+            limit=settings.max_variable_depth,
+            actual=depth,
+        )
+    if count > settings.max_variable_values:
+        return _bad_variables(
+            f"Variables hold more than {settings.max_variable_values} values",
+            limit=settings.max_variable_values,
+            actual=count,
+        )
+    return None
+
+
+def _bad_variables(message: str, *, limit: int, actual: int) -> GraphQLError:
+    return GraphQLError(
+        f"{message}; send flatter, smaller variables (see apiLimits).",
+        extensions={"code": "BAD_USER_INPUT", "limit": limit, "actual": actual},
+    )
+
+
+def _definitions_problem(document: DocumentNode, settings: Settings) -> GraphQLError | None:
+    """Every operation and fragment is validated, executed or not: bound how many there are."""
+    operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    fragments = sum(isinstance(d, FragmentDefinitionNode) for d in document.definitions)
+    for exceeded in (
+        LimitExceeded(
+            "TOO_MANY_OPERATION_DEFINITIONS",
+            "The document defines too many operations",
+            actual=operations,
+            limit=settings.max_query_operations,
+        ),
+        LimitExceeded(
+            "TOO_MANY_FRAGMENT_DEFINITIONS",
+            "The document defines too many fragments",
+            actual=fragments,
+            limit=settings.max_query_fragments,
+        ),
+    ):
+        if exceeded.actual > exceeded.limit:
+            return GraphQLError(
+                f"{exceeded.message}: {exceeded.actual} over the limit of {exceeded.limit}; "
+                "send only the operation you run and the fragments it uses.",
+                extensions={
+                    "code": exceeded.code,
+                    "limit": exceeded.limit,
+                    "actual": exceeded.actual,
+                },
+            )
+    return None
 
 
 def introspection_allowed(settings: Settings, viewer: Viewer) -> bool:
@@ -345,40 +294,9 @@ def introspection_allowed(settings: Settings, viewer: Viewer) -> bool:
     return allowed == "everyone" or (allowed == "admins" and viewer.role is Role.ADMIN)
 
 
-def _refusal(measure: Measure, limits: Limits, *, batch_cost: int) -> GraphQLError | None:
-    checks = [
-        ("QUERY_TOO_DEEP", "The query nests too deeply", measure.depth, limits.max_depth),
-        (
-            "TOO_MANY_ALIASES",
-            "The query uses too many aliases",
-            measure.aliases,
-            limits.max_aliases,
-        ),
-        (
-            "TOO_MANY_DIRECTIVES",
-            "The query uses too many directives",
-            measure.directives,
-            limits.max_directives,
-        ),
-        (
-            "TOO_MANY_REPEATED_FIELDS",
-            "The query repeats one field too often in a selection",
-            measure.repeated_fields,
-            limits.max_repeated_fields,
-        ),
-        ("QUERY_TOO_COSTLY", "The query may return too much", measure.cost, limits.max_cost),
-        (
-            "QUERY_TOO_COSTLY",
-            "The operations of this batch together may return too much",
-            batch_cost,
-            limits.max_cost,
-        ),
-    ]
-    for code, message, actual, limit in checks:
-        if actual > limit:
-            return GraphQLError(
-                f"{message}: {actual} over the limit of {limit}; ask for smaller pages or fewer "
-                "nested connections (see apiLimits).",
-                extensions={"code": code, "limit": limit, "actual": actual},
-            )
-    return None
+def _limit_error(exceeded: LimitExceeded) -> GraphQLError:
+    return GraphQLError(
+        f"{exceeded.message}: {exceeded.actual} over the limit of {exceeded.limit}; ask for "
+        "smaller pages or fewer nested connections (see apiLimits).",
+        extensions={"code": exceeded.code, "limit": exceeded.limit, "actual": exceeded.actual},
+    )

@@ -22,6 +22,7 @@ from resolvers.pagination import Page
 from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation, User
 from schema.connections import Connection, connection_from_page
+from schema.cost import MAX_NODES
 from schema.discussion import DiscussionMutation
 from schema.ids import row_id
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
@@ -35,7 +36,6 @@ from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
 
 NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag, User)}
-MAX_NODES = 100
 USERS = users_table.c
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
@@ -103,9 +103,20 @@ class ApiLimits:
     max_directives: int
     max_repeated_fields: int
     max_tokens: int
+    max_operations: int = strawberry.field(description="Operations one document may define.")
+    max_fragments: int = strawberry.field(description="Fragments one document may define.")
+    max_variable_depth: int = strawberry.field(
+        description="Levels of nested objects and lists in the variables."
+    )
+    max_variable_values: int = strawberry.field(
+        description="Values in the variables, object keys and list items included."
+    )
     max_batch_operations: int
     max_cost: int = strawberry.field(
-        description="A field costs 1; a connection's selection counts once per possible item."
+        description=(
+            "A field costs 1; a list field adds, per item it may hold, 1 and its selection "
+            "(a connection's nodes and edges: its page size)."
+        )
     )
     default_page_size: int
     max_page_size: int
@@ -136,6 +147,10 @@ class Query(AccountQuery):
             max_directives=settings.max_query_directives,
             max_repeated_fields=settings.max_repeated_fields,
             max_tokens=settings.max_query_tokens,
+            max_operations=settings.max_query_operations,
+            max_fragments=settings.max_query_fragments,
+            max_variable_depth=settings.max_variable_depth,
+            max_variable_values=settings.max_variable_values,
             max_batch_operations=settings.max_batch_operations,
             max_cost=settings.max_query_cost,
             default_page_size=settings.default_page_size,

@@ -18,7 +18,8 @@ from tests.factories import create_user
 from tests.test_events import served
 from tests.wsclient import graphql_socket
 
-QUERY = "{ posts(first: 2) { nodes { title } } }"  # cost 1 + 2 x 2 = 5
+# posts 1 + nodes 1 + 1 x (post 1 + title 1 + id 1): cost 5
+QUERY = "{ posts(first: 1) { nodes { title id } } }"
 
 
 async def post(client: httpx.AsyncClient, query: str = QUERY, **headers: str) -> httpx.Response:
