@@ -50,7 +50,7 @@ from models.database import Database, create_database
 from models.health import readiness
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
-from resolvers import posts
+from resolvers import posts, redis_circuit
 from resolvers.context import Context, authenticate_until, build_context
 from resolvers.errors import QuireError
 from resolvers.events import LocalBus, PublishScheduler, RedisBus
@@ -64,6 +64,7 @@ from resolvers.observability import (
 )
 from resolvers.persisted import PersistedQueries, PersistedQueryError, create_persisted_queries
 from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
+from resolvers.redis_circuit import RedisBreaker
 from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
@@ -121,6 +122,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         rate_limiter: RateLimiter | None = None,
         persisted: PersistedQueries | None = None,
         events: LocalBus | None = None,
+        redis: Redis | None = None,
     ) -> None:
         super().__init__(
             create_schema(
@@ -141,7 +143,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.database = database
         self.passwords = passwords
-        self.throttle = create_login_throttle(settings)
+        self.throttle = create_login_throttle(settings, redis)
         self.rate_limiter = rate_limiter
         self.persisted = persisted or PersistedQueries("off")
 
@@ -414,7 +416,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         start_tracing(settings, database.engine)
 
     redis = create_redis(settings)
-    rate_limiter = create_rate_limiter(settings)
+    rate_limiter = create_rate_limiter(settings, redis)
     persisted = create_persisted_queries(settings, redis)
     events = create_event_bus(settings, redis)
     scheduler = PublishScheduler(events, time.time)
@@ -442,6 +444,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rate_limiter=rate_limiter,
         persisted=persisted,
         events=events,
+        redis=redis,
     )
     application = Starlette(
         routes=[
@@ -512,15 +515,11 @@ def _tracing_middleware(settings: Settings) -> list[Middleware]:
 
 
 def create_redis(settings: Settings) -> Redis | None:
-    """One client (a connection pool) per process for what Quire keeps in Redis."""
+    """One client (a connection pool, behind one circuit breaker) per process for what Quire
+    keeps in Redis."""
     if settings.redis_url is None:
         return None
-    client: Redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-    )
-    return client
+    return redis_circuit.create_redis(settings, RedisBreaker.from_settings(settings))
 
 
 async def close_services(

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # Keys Quire writes to Redis (rate-limit counters, persisted queries) start with this.
     redis_key_prefix: str = Field(default="quire", min_length=1)
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # After this many failures or timeouts in a row, Redis is skipped (each user falls back as
+    # when Redis is down) for the cool-down; then one command probes it again.
+    redis_circuit_failures: int = Field(default=3, ge=1)
+    redis_circuit_cooldown_seconds: float = Field(default=10.0, gt=0)
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "QUIRE_HOST"))
     port: int = Field(
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")

@@ -16,6 +16,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import Redis
 
 from resolvers.rate_limits import close_storage, limits_storage
 from settings import Settings
@@ -72,10 +73,10 @@ class LoginThrottle:
         await close_storage(self.storage)
 
 
-def create_login_throttle(settings: Settings) -> LoginThrottle:
+def create_login_throttle(settings: Settings, redis: Redis | None = None) -> LoginThrottle:
     window = settings.login_failure_window_seconds
     return LoginThrottle(
-        limits_storage(settings, "login"),
+        limits_storage(settings, "login", redis),
         per_account=parse(f"{settings.login_failures_per_account} per {window} second"),
         per_address=parse(f"{settings.login_failures_per_address} per {window} second"),
     )
