@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
@@ -68,12 +68,16 @@ from resolvers.redis_circuit import RedisBreaker
 from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
-from schema.root import create_schema
+from schema.root import create_schema, masked_error
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 DOCUMENTS_MANIFEST = Path(__file__).parent / "schema" / "trusted-documents.json"
 RELEASED_SCHEMA = Path(__file__).parent / "schema" / "released.graphql"
+
+ERRORS = logging.getLogger("quire.errors")
+# How long a client should wait before retrying a request that lost its database connection.
+RETRY_AFTER_SECONDS = "1"
 
 
 class RequestRefused(Exception):
@@ -94,6 +98,26 @@ class RequestRefused(Exception):
         body = {"errors": [{"message": self.message, "extensions": self.extensions}]}
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
+    async def close(self, websocket: WebSocket) -> None:
+        """Closes an accepted socket: 1013 (try again later) when retrying can help, 1011
+        (internal error) otherwise; the reason names the request id when it fits."""
+        code = 1013 if self.status == 503 else 1011
+        reason = f"{self.message} (request {self.extensions.get('requestId')})"
+        with contextlib.suppress(RuntimeError, OSError):
+            # A close frame's reason holds at most 123 bytes; a client's request id may not fit.
+            fits = len(reason.encode()) <= 123
+            await websocket.close(code=code, reason=reason if fits else self.message)
+
+
+def unexpected_refusal(error: Exception, request_id: str | None) -> RequestRefused:
+    """An unexpected error outside Strawberry's masking: logged in full, answered like a
+    masked error (503 with Retry-After when the database is out of reach)."""
+    ERRORS.error("error before the operation ran (request %s)", request_id, exc_info=error)
+    message, extensions = masked_error(error, request_id)
+    if extensions["code"] == "SERVICE_UNAVAILABLE":
+        return RequestRefused(503, message, extensions, {"retry-after": RETRY_AFTER_SECONDS})
+    return RequestRefused(500, message, extensions)
+
 
 # on_ws_connect's "acknowledge with no payload" (Strawberry's UNSET, typed Any there).
 ACKNOWLEDGE = UnsetType()
@@ -108,6 +132,11 @@ class TextFrames(ASGIWebSocketAdapter):
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
+
+    async def close(self, code: int, reason: str) -> None:
+        # Quire may close a socket with its own code first (see RequestRefused.close).
+        if self.ws.application_state is not WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
 
 
 class QuireGraphQL(GraphQL[Context, None]):
@@ -148,18 +177,23 @@ class QuireGraphQL(GraphQL[Context, None]):
         self.persisted = persisted or PersistedQueries("off")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return await build_context(
-            settings=self.settings,
-            database=self.database,
-            passwords=self.passwords,
-            throttle=self.throttle,
-            authorization=request.headers.get("authorization"),
-            client_address=request.client.host if request.client else None,
-            request_id=getattr(request.state, "request_id", None),
-            rate_limiter=self.rate_limiter,
-            response=response,
-            events=self.events,
-        )
+        request_id = getattr(request.state, "request_id", None)
+        try:
+            return await build_context(
+                settings=self.settings,
+                database=self.database,
+                passwords=self.passwords,
+                throttle=self.throttle,
+                authorization=request.headers.get("authorization"),
+                client_address=request.client.host if request.client else None,
+                request_id=request_id,
+                rate_limiter=self.rate_limiter,
+                response=response,
+                events=self.events,
+            )
+        except Exception as error:
+            # Checking the bearer token runs before Strawberry, outside its error masking.
+            raise unexpected_refusal(error, request_id) from None
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """graphql-transport-ws / graphql-ws: the connection_init payload may carry
@@ -178,6 +212,12 @@ class QuireGraphQL(GraphQL[Context, None]):
             )
         except QuireError as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        except Exception as error:
+            refusal = unexpected_refusal(error, context.request_id)
+            if isinstance(context.response, WebSocket):
+                # The protocol's refusal (4403 Forbidden) would tell the client to give up.
+                await refusal.close(context.response)
+            raise ConnectionRejectionError(refusal.extensions) from None
         context.viewer = viewer
         context.loaders = Loaders(database=self.database, viewer=viewer)
         context.credentials_error = None
@@ -226,9 +266,13 @@ class QuireGraphQL(GraphQL[Context, None]):
                 raise RequestRefused(
                     429, error.message, error.extensions, {"retry-after": retry_after}
                 ) from None
-        return await super().execute_operation(
+        result = await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+        if _unavailable(result):
+            sub_response.status_code = 503
+            sub_response.headers["retry-after"] = RETRY_AFTER_SECONDS
+        return result
 
     async def execute_single(
         self,
@@ -296,6 +340,8 @@ class QuireGraphQL(GraphQL[Context, None]):
         WEBSOCKETS.inc()
         try:
             await super().__call__(scope, receive, send)
+        except RequestRefused as refusal:  # from get_context: a token that could not be checked
+            await refusal.close(websocket)
         finally:
             self.websockets.discard(websocket)
             WEBSOCKETS.dec()
@@ -311,6 +357,22 @@ class QuireGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(playground_html())
+
+
+def _unavailable(result: Any) -> bool:
+    """The whole request failed only because the database was out of reach: every operation
+    has no data and nothing but SERVICE_UNAVAILABLE errors."""
+    results = result if isinstance(result, list) else [result]
+    return all(
+        isinstance(each, ExecutionResult)
+        and each.data is None
+        and bool(each.errors)
+        and all(
+            (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE"
+            for error in each.errors or ()
+        )
+        for each in results
+    )
 
 
 def _executed(result: ExecutionResult) -> bool:

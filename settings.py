@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=10, ge=0, le=1000)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL connections older than this are replaced (each is also pinged before use).
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1)
     database_echo: bool = False
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "QUIRE_REDIS_URL")
