@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from models.database import Database, begin
 from models.tables import Role, posts_table, users_table
@@ -119,15 +120,15 @@ async def test_a_websocket_whose_token_cannot_be_checked_is_closed_as_a_server_e
 
     async with connect(
         server_without_database,
-        subprotocols=[TRANSPORT_WS],
-        additional_headers=headers,  # type: ignore[list-item]
+        subprotocols=[Subprotocol(TRANSPORT_WS)],
+        additional_headers=headers,
     ) as connection:
         socket = Socket(connection, TRANSPORT_WS)
         await socket.send({"type": "connection_init", "payload": payload})
         in_connection_init = await socket.closed()
     async with connect(
         server_without_database,
-        subprotocols=[TRANSPORT_WS],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(TRANSPORT_WS)],
         additional_headers={**headers, **payload},
     ) as connection:
         in_header = await Socket(connection, TRANSPORT_WS).closed()
@@ -263,9 +264,9 @@ async def test_a_write_cut_off_by_a_reset_gets_a_retryable_code_and_writes_nothi
 
 
 async def test_a_failed_statement_names_no_parameter_and_no_row_value(database: Database) -> None:
-    user = {"username": "hidden", "email": EMAIL, "display_name": "H", "role": Role.READER}
-    await create_user(database, **user)
-    twin = {**user, "username": "twin", "created_at": sa.func.now()}
+    await create_user(database, username="hidden", role=Role.READER, email=EMAIL)
+    twin: dict[str, Any] = {"username": "twin", "email": EMAIL, "display_name": "T"}
+    twin.update(role=Role.READER, created_at=sa.func.now())
 
     with pytest.raises(IntegrityError) as raised:
         async with begin(database.engine) as connection:
