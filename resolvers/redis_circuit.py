@@ -81,10 +81,13 @@ class RedisBreaker:
         self.retry_at = self.clock() + self.cooldown
         REDIS_CIRCUIT.set(1)
 
-    def succeeded(self) -> None:
-        self.failures = 0
-        if self.state != "closed":
-            self.state, self.probe = "closed", None
+    def succeeded(self, caller: object) -> None:
+        if self.state == "closed":
+            self.failures = 0
+        elif caller is self.probe:
+            # Only the probe's answer counts: a command sent before the circuit opened, or a
+            # subscriber's message, says little about whether Redis answers commands now.
+            self.state, self.probe, self.failures = "closed", None, 0
             REDIS_CIRCUIT.set(0)
             LOGGER.warning("Redis answers again: circuit closed, Redis is used again")
 
@@ -141,7 +144,7 @@ class _Guarded(AbstractConnection):
         except UNREACHABLE:
             self.breaker.failed()
             raise
-        self.breaker.succeeded()
+        self.breaker.succeeded(self)
         return response
 
 

@@ -213,7 +213,7 @@ def test_the_breaker_opens_after_consecutive_failures_only() -> None:
 
     breaker.failed()
     breaker.failed()
-    breaker.succeeded()  # an answer resets the count
+    breaker.succeeded(caller)  # an answer resets the count
     breaker.failed()
     breaker.failed()
     breaker.admit(caller)
@@ -242,7 +242,9 @@ def test_after_the_cool_down_one_caller_probes(caplog: pytest.LogCaptureFixture)
             breaker.admit(probe)
         clock.now = 20
         breaker.admit(other)
-        breaker.succeeded()
+        breaker.succeeded(probe)  # an answer to a command sent before: not the probe's
+        assert breaker.state == "half-open"
+        breaker.succeeded(other)
         breaker.admit(probe)
 
     assert breaker.state == "closed"
