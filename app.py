@@ -128,6 +128,8 @@ class TextFrames(ASGIWebSocketAdapter):
     base adapter would send as binary frames that browsers' clients cannot read."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # Quire closed it already (see RequestRefused.close)
         try:
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as error:

@@ -25,8 +25,8 @@ from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.conftest import POSTGRES_ADMIN_DSN, client_of
 from tests.factories import create_post, create_user
-from tests.live import serving
-from tests.wsclient import TRANSPORT_WS, Socket
+from tests.live import Server, serving
+from tests.wsclient import LEGACY_WS, TRANSPORT_WS, Socket
 
 COUNT = "{ posts { totalCount } }"
 ME = "{ me { username } }"
@@ -99,7 +99,7 @@ async def test_a_token_checked_while_the_database_refuses_connections_gets_a_ret
 
 
 @pytest.fixture
-def server_without_database(tmp_path: Path) -> Iterator[str]:
+def server_without_database(tmp_path: Path) -> Iterator[Server]:
     """A live server whose database cannot be opened (it still starts and answers /healthz)."""
     env = {
         **os.environ,
@@ -108,18 +108,19 @@ def server_without_database(tmp_path: Path) -> Iterator[str]:
     }
     env.pop("REDIS_URL", None)
     with serving(env, tmp_path) as server:
-        yield server.url.replace("http://", "ws://") + "/graphql"
+        yield server
 
 
 async def test_a_websocket_whose_token_cannot_be_checked_is_closed_as_a_server_error(
-    server_without_database: str,
+    server_without_database: Server,
 ) -> None:
+    url = server_without_database.url.replace("http://", "ws://") + "/graphql"
     settings = Settings(_env_file=None)
     payload = {"authorization": _bearer(settings)["authorization"]}
     headers = {"x-request-id": "trace-ws"}
 
     async with connect(
-        server_without_database,
+        url,
         subprotocols=[Subprotocol(TRANSPORT_WS)],
         additional_headers=headers,
     ) as connection:
@@ -127,14 +128,25 @@ async def test_a_websocket_whose_token_cannot_be_checked_is_closed_as_a_server_e
         await socket.send({"type": "connection_init", "payload": payload})
         in_connection_init = await socket.closed()
     async with connect(
-        server_without_database,
+        url,
         subprotocols=[Subprotocol(TRANSPORT_WS)],
         additional_headers={**headers, **payload},
     ) as connection:
         in_header = await Socket(connection, TRANSPORT_WS).closed()
 
+    async with connect(
+        url, subprotocols=[Subprotocol(LEGACY_WS)], additional_headers=headers
+    ) as connection:
+        legacy = Socket(connection, LEGACY_WS)
+        await legacy.send({"type": "connection_init", "payload": payload})
+        in_legacy_init = await legacy.closed()
+
     assert in_connection_init == (1011, "Internal server error (request trace-ws)")
+    assert in_legacy_init == (1011, "Internal server error (request trace-ws)")
     assert in_header == (1011, "Internal server error (request trace-ws)")
+    log = server_without_database.log.read_text()
+    assert log.count("error before the operation ran (request trace-ws)") == 3
+    assert "Exception in ASGI application" not in log
 
 
 # --- PostgreSQL connection resets (item 14) ------------------------------------------------
