@@ -25,6 +25,7 @@ from graphql import GraphQLError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from resolvers.redis_circuit import failure_log_level
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.persisted")
@@ -84,7 +85,11 @@ class RedisStore:
                 f"{self.prefix}{sha256}", ex=self.ttl_seconds
             )
         except (RedisError, OSError) as error:
-            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+            LOGGER.log(
+                failure_log_level(error),
+                "persisted-query store unavailable: %s",
+                type(error).__name__,
+            )
             return None
         return found.decode() if isinstance(found, bytes) else found
 
@@ -92,7 +97,11 @@ class RedisStore:
         try:
             await self.client.set(f"{self.prefix}{sha256}", document, ex=self.ttl_seconds)
         except (RedisError, OSError) as error:
-            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+            LOGGER.log(
+                failure_log_level(error),
+                "persisted-query store unavailable: %s",
+                type(error).__name__,
+            )
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -21,7 +21,7 @@ from limits.errors import StorageError
 from redis.asyncio import Redis
 
 from resolvers.errors import QuireError
-from resolvers.redis_circuit import RedisBreaker, create_redis
+from resolvers.redis_circuit import RedisBreaker, create_redis, failure_log_level
 from resolvers.visibility import Viewer
 from settings import Settings
 
@@ -118,7 +118,8 @@ class RateLimiter:
             operations = await self.strategy.get_window_stats(self.operations, client)
             cost = await self.strategy.get_window_stats(self.cost, client)
         except StorageError as error:
-            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "rate-limit storage unavailable: %s", type(error.storage_error))
             return None
         return Spending(
             operations=Budget(self.operations.amount, operations.remaining, operations.reset_time),
@@ -129,7 +130,8 @@ class RateLimiter:
         try:
             return await self.strategy.hit(item, client, cost=cost)
         except StorageError as error:
-            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "rate-limit storage unavailable: %s", type(error.storage_error))
             return True
 
     async def _refusal(

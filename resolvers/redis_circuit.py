@@ -44,6 +44,12 @@ class RedisCircuitOpen(RedisError):
     redis-py retries those, which would wait for Redis all over again."""
 
 
+def failure_log_level(error: BaseException) -> int:
+    """How loudly a Redis user reports a failed command: a warning, but a debug line while the
+    circuit is open (the breaker warned once; a line per skipped command would flood)."""
+    return logging.DEBUG if isinstance(error, RedisCircuitOpen) else logging.WARNING
+
+
 class RedisBreaker:
     """Closed: every command goes to Redis. Open: none does, until the cool-down has passed;
     then one connection probes (half-open), and its first answer closes the circuit while a

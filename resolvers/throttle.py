@@ -19,6 +19,7 @@ from limits.errors import StorageError
 from redis.asyncio import Redis
 
 from resolvers.rate_limits import close_storage, limits_storage
+from resolvers.redis_circuit import failure_log_level
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.throttle")
@@ -48,7 +49,8 @@ class LoginThrottle:
                     stats = await self.strategy.get_window_stats(item, key)
                     waits.append(max(0.0, stats.reset_time - time.time()))
         except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "log-in throttle storage unavailable: %s", type(error.storage_error))
             return None
         return max(waits) if waits else None
 
@@ -57,14 +59,16 @@ class LoginThrottle:
             for item, key in self._keys(account, address):
                 await self.strategy.hit(item, key)
         except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "log-in throttle storage unavailable: %s", type(error.storage_error))
 
     async def record_success(self, *, account: str) -> None:
         item, key = self._keys(account, None)[0]
         try:
             await self.strategy.clear(item, key)
         except StorageError as error:
-            LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "log-in throttle storage unavailable: %s", type(error.storage_error))
 
     async def clear(self) -> None:
         await self.storage.reset()
