@@ -1,7 +1,7 @@
 """The async engine and session factory, configured from settings."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -171,23 +171,27 @@ def connection_lost(error: BaseException) -> bool:
     return isinstance(error, OSError)
 
 
-async def fetch_all(
-    database: Database, statement: Executable, parameters: dict[str, Any] | None = None
-) -> Sequence[Row[Any]]:
-    """Run one read statement on a short-lived pooled connection; once more on a fresh one
-    when the connection turned out dead (SQLAlchemy then discards the pool's older
-    connections). Reading twice is harmless; writes never come here."""
+async def read_retrying(read: Callable[[], Awaitable[T]]) -> T:
+    """Runs `read` once more, on a fresh connection, when its connection turned out dead
+    (SQLAlchemy then discards the pool's older connections too). Only for reads: running one
+    twice is harmless, a write might have committed before the connection died."""
     try:
-        return await _fetch_all(database, statement, parameters)
+        return await read()
     except (DBAPIError, OSError) as error:
         if not connection_lost(error):
             raise
-    return await _fetch_all(database, statement, parameters)
+    return await read()
 
 
-async def _fetch_all(
-    database: Database, statement: Executable, parameters: dict[str, Any] | None
+async def fetch_all(
+    database: Database, statement: Executable, parameters: dict[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
-    async with connect(database.reader) as connection:
-        result = await connection.execute(statement, parameters)
-        return result.all()
+    """Run one read statement on a short-lived pooled connection (retried once if the
+    connection was lost)."""
+
+    async def read() -> Sequence[Row[Any]]:
+        async with connect(database.reader) as connection:
+            result = await connection.execute(statement, parameters)
+            return result.all()
+
+    return await read_retrying(read)
