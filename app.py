@@ -5,6 +5,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import getpass
@@ -37,8 +38,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
@@ -48,7 +50,7 @@ from models.database import Database, create_database
 from models.health import readiness
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
-from resolvers import posts
+from resolvers import posts, redis_circuit
 from resolvers.context import Context, build_context
 from resolvers.events import LocalBus, PublishScheduler, RedisBus
 from resolvers.observability import (
@@ -59,17 +61,22 @@ from resolvers.observability import (
 )
 from resolvers.persisted import PersistedQueries, PersistedQueryError, create_persisted_queries
 from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
+from resolvers.redis_circuit import RedisBreaker
 from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
-from schema.root import create_schema
+from schema.root import create_schema, masked_error
 from schema.websocket_protocols import LegacyWSHandler, TransportWSHandler
-from schema.websockets import Sockets
+from schema.websockets import SocketRefused, Sockets
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
 DOCUMENTS_MANIFEST = Path(__file__).parent / "schema" / "trusted-documents.json"
 RELEASED_SCHEMA = Path(__file__).parent / "schema" / "released.graphql"
+
+ERRORS = logging.getLogger("quire.errors")
+# How long a client should wait before retrying a request that lost its database connection.
+RETRY_AFTER_SECONDS = "1"
 
 
 class RequestRefused(Exception):
@@ -90,16 +97,43 @@ class RequestRefused(Exception):
         body = {"errors": [{"message": self.message, "extensions": self.extensions}]}
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
+    async def close(self, websocket: WebSocket) -> None:
+        """Closes an accepted socket: 1013 (try again later) when retrying can help, 1011
+        (internal error) otherwise; the reason names the request id when it fits."""
+        code = 1013 if self.status == 503 else 1011
+        reason = f"{self.message} (request {self.extensions.get('requestId')})"
+        with contextlib.suppress(RuntimeError, OSError):
+            # A close frame's reason holds at most 123 bytes; a client's request id may not fit.
+            fits = len(reason.encode()) <= 123
+            await websocket.close(code=code, reason=reason if fits else self.message)
+
+
+def unexpected_refusal(error: Exception, request_id: str | None) -> RequestRefused:
+    """An unexpected error outside Strawberry's masking: logged in full, answered like a
+    masked error (503 with Retry-After when the database is out of reach)."""
+    ERRORS.error("error before the operation ran (request %s)", request_id, exc_info=error)
+    message, extensions = masked_error(error, request_id)
+    if extensions["code"] == "SERVICE_UNAVAILABLE":
+        return RequestRefused(503, message, extensions, {"retry-after": RETRY_AFTER_SECONDS})
+    return RequestRefused(500, message, extensions)
+
 
 class TextFrames(ASGIWebSocketAdapter):
     """GraphQL over WebSocket messages are JSON text frames; orjson gives bytes, which the
     base adapter would send as binary frames that browsers' clients cannot read."""
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.ws.application_state is WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # Quire closed it already (see RequestRefused.close)
         try:
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
+
+    async def close(self, code: int, reason: str) -> None:
+        # Quire may close a socket with its own code first (see RequestRefused.close).
+        if self.ws.application_state is not WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
 
 
 class QuireGraphQL(GraphQL[Context, None]):
@@ -116,6 +150,7 @@ class QuireGraphQL(GraphQL[Context, None]):
         rate_limiter: RateLimiter | None = None,
         persisted: PersistedQueries | None = None,
         events: LocalBus | None = None,
+        redis: Redis | None = None,
     ) -> None:
         super().__init__(
             create_schema(
@@ -135,26 +170,41 @@ class QuireGraphQL(GraphQL[Context, None]):
         self.settings = settings
         self.database = database
         self.passwords = passwords
-        self.throttle = create_login_throttle(settings)
+        self.throttle = create_login_throttle(settings, redis)
         self.rate_limiter = rate_limiter
         self.persisted = persisted or PersistedQueries("off")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        return await build_context(
-            settings=self.settings,
-            database=self.database,
-            passwords=self.passwords,
-            throttle=self.throttle,
-            authorization=request.headers.get("authorization"),
-            client_address=request.client.host if request.client else None,
-            request_id=getattr(request.state, "request_id", None),
-            rate_limiter=self.rate_limiter,
-            response=response,
-            events=self.events,
-        )
+        request_id = getattr(request.state, "request_id", None)
+        try:
+            return await build_context(
+                settings=self.settings,
+                database=self.database,
+                passwords=self.passwords,
+                throttle=self.throttle,
+                authorization=request.headers.get("authorization"),
+                client_address=request.client.host if request.client else None,
+                request_id=request_id,
+                rate_limiter=self.rate_limiter,
+                response=response,
+                events=self.events,
+            )
+        except Exception as error:
+            # Checking the bearer token runs before Strawberry, outside its error masking.
+            raise unexpected_refusal(error, request_id) from None
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        return await self.sockets.connect(context)
+        try:
+            return await self.sockets.connect(context)
+        except (ConnectionRejectionError, SocketRefused):
+            raise
+        except Exception as error:
+            # A token that could not be checked (the database failed): answered like a masked
+            # error. The protocol's refusal (4403 Forbidden) would tell the client to give up.
+            refusal = unexpected_refusal(error, context.request_id)
+            if isinstance(context.response, WebSocket):
+                await refusal.close(context.response)
+            raise ConnectionRejectionError(refusal.extensions) from None
 
     async def execute_operation(
         self,
@@ -187,9 +237,13 @@ class QuireGraphQL(GraphQL[Context, None]):
                 raise RequestRefused(
                     429, error.message, error.extensions, {"retry-after": retry_after}
                 ) from None
-        return await super().execute_operation(
+        result = await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+        if _unavailable(result):
+            sub_response.status_code = 503
+            sub_response.headers["retry-after"] = RETRY_AFTER_SECONDS
+        return result
 
     async def execute_single(
         self,
@@ -248,7 +302,13 @@ class QuireGraphQL(GraphQL[Context, None]):
         await response(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.sockets.serve(scope, receive, send, super().__call__)
+        await self.sockets.serve(scope, receive, send, self._graphql_websocket)
+
+    async def _graphql_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except RequestRefused as refusal:  # from get_context: a token that could not be checked
+            await refusal.close(WebSocket(scope, receive, send))
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET with only `extensions` is a persisted query, not a visit to the playground.
@@ -258,6 +318,22 @@ class QuireGraphQL(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(playground_html())
+
+
+def _unavailable(result: Any) -> bool:
+    """The whole request failed only because the database was out of reach: every operation
+    has no data and nothing but SERVICE_UNAVAILABLE errors."""
+    results = result if isinstance(result, list) else [result]
+    return all(
+        isinstance(each, ExecutionResult)
+        and each.data is None
+        and bool(each.errors)
+        and all(
+            (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE"
+            for error in each.errors or ()
+        )
+        for each in results
+    )
 
 
 def _executed(result: ExecutionResult) -> bool:
@@ -369,7 +445,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         start_tracing(settings, database.engine)
 
     redis = create_redis(settings)
-    rate_limiter = create_rate_limiter(settings)
+    rate_limiter = create_rate_limiter(settings, redis)
     persisted = create_persisted_queries(settings, redis)
     events = create_event_bus(settings, redis)
     scheduler = PublishScheduler(events, time.time)
@@ -397,6 +473,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rate_limiter=rate_limiter,
         persisted=persisted,
         events=events,
+        redis=redis,
     )
     application = Starlette(
         routes=[
@@ -467,15 +544,11 @@ def _tracing_middleware(settings: Settings) -> list[Middleware]:
 
 
 def create_redis(settings: Settings) -> Redis | None:
-    """One client (a connection pool) per process for what Quire keeps in Redis."""
+    """One client (a connection pool, behind one circuit breaker) per process for what Quire
+    keeps in Redis."""
     if settings.redis_url is None:
         return None
-    client: Redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-    )
-    return client
+    return redis_circuit.create_redis(settings, RedisBreaker.from_settings(settings))
 
 
 async def close_services(

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_max_overflow: int = Field(default=10, ge=0, le=1000)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL connections older than this are replaced (each is also pinged before use).
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1)
     database_echo: bool = False
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "QUIRE_REDIS_URL")
@@ -30,6 +32,10 @@ class Settings(BaseSettings):
     # Keys Quire writes to Redis (rate-limit counters, persisted queries) start with this.
     redis_key_prefix: str = Field(default="quire", min_length=1)
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
+    # After this many failures or timeouts in a row, Redis is skipped (each user falls back as
+    # when Redis is down) for the cool-down; then one command probes it again.
+    redis_circuit_failures: int = Field(default=3, ge=1)
+    redis_circuit_cooldown_seconds: float = Field(default=10.0, gt=0)
     host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "QUIRE_HOST"))
     port: int = Field(
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "QUIRE_PORT")

@@ -1,13 +1,14 @@
 """The async engine and session factory, configured from settings."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import ExceptionContext, Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -46,25 +47,50 @@ def _enable_sqlite_integrity(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _without_row_values(context: ExceptionContext) -> None:
+    """PostgreSQL's DETAIL quotes the values of the row at fault (`Key (email)=(...) already
+    exists`), and asyncpg writes it into the message of the error that SQLAlchemy chains,
+    so into every traceback, log line and trace span; the constraint's name says enough."""
+    error: BaseException | None = context.original_exception
+    while error is not None:
+        if getattr(error, "detail", None) is not None:
+            setattr(error, "detail", None)  # noqa: B010 - any driver's error type
+        error = error.__cause__
+
+
+def _secretive(engine: AsyncEngine) -> AsyncEngine:
+    event.listen(engine.sync_engine, "handle_error", _without_row_values)
+    return engine
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
             echo=settings.database_echo,
+            # Parameters carry emails and password hashes: never in logs or error messages.
+            hide_parameters=True,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout_seconds,
         )
         event.listen(engine.sync_engine, "connect", _enable_sqlite_integrity)
-        return engine
-    return create_async_engine(
-        settings.database_url,
-        echo=settings.database_echo,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=False,
-        connect_args={"server_settings": {"application_name": "quire"}},
+        return _secretive(engine)
+    return _secretive(
+        create_async_engine(
+            settings.database_url,
+            echo=settings.database_echo,
+            hide_parameters=True,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout_seconds,
+            # A restarted server, a failover or an idle timeout leave dead connections in the
+            # pool: test each one before use, and replace old ones before a firewall forgets
+            # them silently (a ping would then hang instead of failing).
+            pool_pre_ping=True,
+            pool_recycle=settings.database_pool_recycle_seconds,
+            connect_args={"server_settings": {"application_name": "quire"}},
+        )
     )
 
 
@@ -78,10 +104,10 @@ def create_database(settings: Settings) -> Database:
 
 def create_unpooled_engine(url: str) -> AsyncEngine:
     """For one-shot tools (migrations, seeding) that should leave no idle connection behind."""
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_integrity)
-    return engine
+    return _secretive(engine)
 
 
 # Checkouts and check-ins finishing after their caller was cancelled (see connect()).
@@ -137,10 +163,35 @@ async def begin(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield connection
 
 
+def connection_lost(error: BaseException) -> bool:
+    """The database dropped or refused the connection (a restart, a failover, a reset, an
+    unreachable host): worth retrying later, unlike an error in the statement."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated
+    return isinstance(error, OSError)
+
+
+async def read_retrying(read: Callable[[], Awaitable[T]]) -> T:
+    """Runs `read` once more, on a fresh connection, when its connection turned out dead
+    (SQLAlchemy then discards the pool's older connections too). Only for reads: running one
+    twice is harmless, a write might have committed before the connection died."""
+    try:
+        return await read()
+    except (DBAPIError, OSError) as error:
+        if not connection_lost(error):
+            raise
+    return await read()
+
+
 async def fetch_all(
     database: Database, statement: Executable, parameters: dict[str, Any] | None = None
 ) -> Sequence[Row[Any]]:
-    """Run one read statement on a short-lived pooled connection."""
-    async with connect(database.reader) as connection:
-        result = await connection.execute(statement, parameters)
-        return result.all()
+    """Run one read statement on a short-lived pooled connection (retried once if the
+    connection was lost)."""
+
+    async def read() -> Sequence[Row[Any]]:
+        async with connect(database.reader) as connection:
+            result = await connection.execute(statement, parameters)
+            return result.all()
+
+    return await read_retrying(read)

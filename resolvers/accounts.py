@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
-from models.database import Database, begin, connect
+from models.database import Database, begin, connect, read_retrying
 from models.passwords import Passwords
 from models.tables import Role, users_table
 from resolvers import tokens
@@ -275,8 +275,11 @@ async def revoke_access_tokens(connection: AsyncConnection, *, user_id: int) -> 
 
 
 async def active_user(database: Database, user_id: int) -> Row[Any] | None:
-    async with connect(database.reader) as connection:
-        user = await user_by_id(connection, user_id)
+    async def read() -> Row[Any] | None:
+        async with connect(database.reader) as connection:
+            return await user_by_id(connection, user_id)
+
+    user = await read_retrying(read)
     return user if user is not None and user.is_active else None
 
 

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from resolvers.observability import EVENTS_DELIVERED, SUBSCRIBERS_DROPPED
+from resolvers.redis_circuit import failure_log_level
 
 LOGGER = logging.getLogger("quire.events")
 
@@ -134,8 +135,10 @@ class RedisBus(LocalBus):
             await self.redis.publish(self.channel, event.encode())
         except (RedisError, OSError) as error:
             # Degraded: the other instances miss this event, this one still delivers it.
-            LOGGER.warning(
-                "event bus: Redis unavailable (%s); delivered locally only", type(error).__name__
+            LOGGER.log(
+                failure_log_level(error),
+                "event bus: Redis unavailable (%s); delivered locally only",
+                type(error).__name__,
             )
             self.deliver_locally(event)
 
@@ -157,7 +160,8 @@ class RedisBus(LocalBus):
                 raise
             except (RedisError, OSError) as error:
                 self.connected.clear()
-                LOGGER.warning(
+                LOGGER.log(
+                    failure_log_level(error),
                     "event bus: Redis listener lost (%s); retrying in %.1f s",
                     type(error).__name__,
                     backoff,

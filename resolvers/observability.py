@@ -112,6 +112,11 @@ EVENTS_DELIVERED = Counter(
 SUBSCRIBERS_DROPPED = Counter(
     "quire_subscribers_dropped", "Subscribers disconnected for falling too far behind"
 )
+REDIS_CIRCUIT = Gauge(
+    "quire_redis_circuit_state",
+    "Redis circuit breaker: 0 closed (Redis used), 1 half-open (probing), 2 open (skipped)",
+    multiprocess_mode="livemax",
+)
 POOL_CONNECTIONS = Gauge(
     "quire_db_pool_connections_in_use",
     "Database connections checked out of the pool",

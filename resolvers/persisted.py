@@ -26,6 +26,7 @@ from graphql import GraphQLError, strip_ignored_characters
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from resolvers.redis_circuit import failure_log_level
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.persisted")
@@ -127,7 +128,11 @@ class RedisStore:
                 pipeline.zadd(f"{self.prefix}index", {sha256: time.time()}, xx=True)
                 found, _ = await pipeline.execute()
         except (RedisError, OSError) as error:
-            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+            LOGGER.log(
+                failure_log_level(error),
+                "persisted-query store unavailable: %s",
+                type(error).__name__,
+            )
             return None
         return found.decode() if isinstance(found, bytes) else found
 
@@ -138,7 +143,11 @@ class RedisStore:
         try:
             await self._register(keys=keys, args=arguments, client=self.client)
         except (RedisError, OSError) as error:
-            LOGGER.warning("persisted-query store unavailable: %s", type(error).__name__)
+            LOGGER.log(
+                failure_log_level(error),
+                "persisted-query store unavailable: %s",
+                type(error).__name__,
+            )
 
     async def close(self) -> None:
         await self.client.aclose()

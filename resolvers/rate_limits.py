@@ -15,13 +15,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import Redis
 
 from resolvers.errors import QuireError
+from resolvers.redis_circuit import RedisBreaker, create_redis, failure_log_level
 from resolvers.visibility import Viewer
 from settings import Settings
 
@@ -78,29 +81,34 @@ def address_key(client_address: str | None) -> str:
     return f"everyone-at:{client_address or 'unknown'}"
 
 
-def limits_storage(settings: Settings, purpose: str) -> Storage:
+def limits_storage(settings: Settings, purpose: str, redis: Redis | None = None) -> Storage:
     """Counters for the `limits` library: in this process's memory, or in Redis (under
-    `<prefix>:<purpose>`) when REDIS_URL is set. Storage errors are wrapped in StorageError,
-    which callers treat as "let it through"."""
+    `<prefix>:<purpose>`) when REDIS_URL is set, through the process's one connection pool
+    and circuit breaker (`redis`; a pool of its own when not given). Storage errors are
+    wrapped in StorageError, which callers treat as "let it through"."""
     if not settings.redis_url:
         return MemoryStorage(wrap_exceptions=True)
+    client = redis or create_redis(settings, RedisBreaker.from_settings(settings))
+    # limits hands `connection_pool` to redis-py (its options are typed as plain values).
+    shared: dict[str, Any] = {"connection_pool": client.connection_pool}
     return RedisStorage(
         # limits names its asyncio Redis storage `async+redis://` (or `async+rediss://`).
         f"async+{settings.redis_url}",
         implementation="redispy",
         key_prefix=f"{settings.redis_key_prefix}:{purpose}",
         wrap_exceptions=True,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+        **shared,
     )
 
 
 async def close_storage(storage: Storage) -> None:
-    """Closes a Redis storage's connections (the counters stay in Redis)."""
+    """Closes a Redis storage's connections (the counters stay in Redis). Its pool may be the
+    process's shared one: storages close when the process shuts down, like the pool."""
     if isinstance(storage, RedisStorage):
         client = getattr(storage.bridge, "storage", None)
         if client is not None:
             await client.aclose()
+            await client.connection_pool.disconnect()
 
 
 class RateLimiter:
@@ -149,7 +157,8 @@ class RateLimiter:
             operations = await self.strategy.get_window_stats(self.operations, client)
             cost = await self.strategy.get_window_stats(self.cost, client)
         except StorageError as error:
-            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "rate-limit storage unavailable: %s", type(error.storage_error))
             return None
         return Spending(
             operations=Budget(self.operations.amount, operations.remaining, operations.reset_time),
@@ -160,7 +169,8 @@ class RateLimiter:
         try:
             return await self.strategy.hit(item, client, cost=cost)
         except StorageError as error:
-            LOGGER.warning("rate-limit storage unavailable: %s", type(error.storage_error))
+            level = failure_log_level(error.storage_error)
+            LOGGER.log(level, "rate-limit storage unavailable: %s", type(error.storage_error))
             return True
 
     async def _refusal(
@@ -192,11 +202,11 @@ def _window(item: RateLimitItem) -> str:
     return name if item.multiples == 1 else f"{item.multiples} {name}s"
 
 
-def create_rate_limiter(settings: Settings) -> RateLimiter | None:
+def create_rate_limiter(settings: Settings, redis: Redis | None = None) -> RateLimiter | None:
     if not settings.rate_limit_enabled:
         return None
     return RateLimiter(
-        limits_storage(settings, "rate"),
+        limits_storage(settings, "rate", redis),
         operations=parse(settings.rate_limit_operations),
         cost=parse(settings.rate_limit_cost),
         address_operations=parse(settings.rate_limit_address_operations),

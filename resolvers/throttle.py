@@ -29,9 +29,11 @@ from typing import Self
 
 from limits.aio.storage import Storage
 from limits.errors import StorageError
+from redis.asyncio import Redis
 
 from resolvers.errors import TooManyAttemptsError
 from resolvers.rate_limits import close_storage, limits_storage
+from resolvers.redis_circuit import failure_log_level
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.throttle")
@@ -170,14 +172,16 @@ def _gate(account: str) -> str:
 
 
 def _warn(error: StorageError) -> None:
-    LOGGER.warning("log-in throttle storage unavailable: %s", type(error.storage_error))
+    # Quiet while the Redis circuit is open: the breaker warned once already.
+    level = failure_log_level(error.storage_error)
+    LOGGER.log(level, "log-in throttle storage unavailable: %s", type(error.storage_error))
 
 
-def create_login_throttle(settings: Settings) -> LoginThrottle:
+def create_login_throttle(settings: Settings, redis: Redis | None = None) -> LoginThrottle:
     # A key of its own for hashing logins, so that the secret key itself hashes nothing.
     secret = hmac.new(settings.secret_key.encode(), b"quire login throttle", "sha256").digest()
     return LoginThrottle(
-        limits_storage(settings, "login"),
+        limits_storage(settings, "login", redis),
         rules=ThrottleRules.from_settings(settings),
         secret=secret,
     )

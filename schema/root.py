@@ -13,6 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.nodes import SelectedField
 
+from models.database import connection_lost
 from models.tables import users_table
 from resolvers import authors, posts, tags
 from resolvers.arguments import require_fits, require_search_query
@@ -356,8 +357,22 @@ class MaskUnexpectedErrors(MaskErrors):
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
         request_id = getattr(self.execution_context.context, "request_id", None)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        masked.message, masked.extensions = masked_error(error.original_error, request_id)
         return masked
+
+
+UNAVAILABLE = "The database cannot be reached right now; retry in a moment."
+
+
+def masked_error(
+    original: BaseException | None, request_id: str | None
+) -> tuple[str, dict[str, Any]]:
+    """What a client sees of an unexpected error: no exception text, the request id to quote,
+    and whether retrying can help (SERVICE_UNAVAILABLE: the database connection was lost;
+    INTERNAL_SERVER_ERROR: a fault that retrying will not fix)."""
+    if original is not None and connection_lost(original):
+        return UNAVAILABLE, {"code": "SERVICE_UNAVAILABLE", "requestId": request_id}
+    return "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
 
 
 def create_schema(
