@@ -137,9 +137,11 @@ async def test_every_redis_user_fails_fast_while_the_circuit_is_open(
     try:
         await _open_the_circuit(state.redis)
         started = time.perf_counter()
-        await state.rate_limiter.spend_operation("address:203.0.113.9")
-        assert await state.login_throttle.retry_after(account="ada", address=None) is None
-        await state.login_throttle.record_failure(account="ada", address="203.0.113.9")
+        await state.rate_limiter.spend_operation("address:203.0.113.9", address="203.0.113.9")
+        attempt = await state.login_throttle.admit(
+            account="ada", device=None, address="203.0.113.9"
+        )
+        await state.login_throttle.succeeded(attempt)
         apq = {"persistedQuery": {"version": 1, "sha256Hash": sha256_hex(QUERY)}}
         with pytest.raises(PersistedQueryError, match="PersistedQueryNotFound"):
             await state.persisted.resolve(None, apq)
