@@ -47,7 +47,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
 from models.database import Database, create_database
-from models.health import readiness
+from models.health import readiness, readiness_status
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
 from resolvers import posts
@@ -374,16 +374,17 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready to serve: the database answers at the newest migration, and Redis answers when it
-    is configured. 503 otherwise, so that a load balancer sends no traffic here."""
+    """Ready to serve: the database answers at the newest migration. 503 otherwise, so that a
+    load balancer sends no traffic here. Redis down is "degraded" but still 200: every
+    instance shares it and each keeps serving without it."""
     state = request.app.state
     checks = await readiness(state.database, state.redis, state.migration_head)
-    ready = all(check.ok for check in checks)
+    status = readiness_status(checks)
     body = {
-        "status": "ready" if ready else "not ready",
+        "status": status,
         "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=503 if status == "not ready" else 200)
 
 
 async def metrics(request: Request) -> Response:

@@ -39,7 +39,6 @@ async def _send_error(send: Send, status: int, message: str, code: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *SECURITY_HEADERS,
             ],
         }
     )
@@ -55,10 +54,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = [*SECURITY_HEADERS, HSTS] if scope.get("scheme") == "https" else SECURITY_HEADERS
+        names = {name for name, _value in extra}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                # Replaced, not appended: a header sent twice may be read as a list of two
+                # policies, or make a strict client or proxy refuse the response.
+                own = [header for header in message.get("headers", []) if header[0] not in names]
+                message["headers"] = [*own, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
