@@ -295,11 +295,12 @@ def test_quire_check_reports_redis_down(tmp_path: Path) -> None:
 
 
 def test_forwarded_headers_are_believed_only_from_configured_proxies() -> None:
-    from app import _uvicorn_config
+    from schema.workers import uvicorn_config
 
-    default = _uvicorn_config(Settings(_env_file=None))
-    proxied = _uvicorn_config(
-        Settings(forwarded_allow_ips="10.0.0.5", graceful_shutdown_seconds=7, _env_file=None)
+    default = uvicorn_config(Settings(_env_file=None), "app:app")
+    proxied = uvicorn_config(
+        Settings(forwarded_allow_ips="10.0.0.5", graceful_shutdown_seconds=7, _env_file=None),
+        "app:app",
     )
 
     assert default.proxy_headers is False
