@@ -1,14 +1,19 @@
 """`quire serve` exposed directly: what one client may hold at the HTTP layer (request head size
-and time, body pauses, connections per address), tried with raw sockets against a real server."""
+and time, body pauses, connections per address), tried with raw sockets against a real server;
+and the drain between SIGTERM and the shutdown, under a steady stream of requests."""
 
 import contextlib
 import json
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from schema.server import ClientLimits, trusted_networks
@@ -225,3 +230,69 @@ def test_trusted_proxies_are_not_capped_per_address() -> None:
     assert limits.caps("172.30.80.10") is False
     assert limits.caps("10.0.0.6") is True
     assert trusted_networks("*") is None
+
+
+DRAIN_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    sent_at: float
+    status: int | str  # the status code, or the transport error's name
+    connection: str
+
+
+def send_until(url: str, stop: threading.Event, outcomes: list[Outcome]) -> None:
+    """One keep-alive client sending requests back to back."""
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        while not stop.is_set():
+            sent_at = time.monotonic()
+            try:
+                response = client.post(url, json={"query": "{ posts { totalCount } }"})
+            except httpx.TransportError as error:
+                outcomes.append(Outcome(sent_at, type(error).__name__, ""))
+                continue
+            outcomes.append(
+                Outcome(sent_at, response.status_code, response.headers.get("connection", ""))
+            )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_drains_without_dropping_a_request(tmp_path: Path, workers: int) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}",
+        "QUIRE_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "QUIRE_RATE_LIMIT_ENABLED": "false",
+    }
+    migrate(env)
+    outcomes: list[Outcome] = []
+    stop = threading.Event()
+    with serving(env, tmp_path, workers=workers) as server:
+        clients = [
+            threading.Thread(target=send_until, args=(f"{server.url}/graphql", stop, outcomes))
+            for _ in range(4)
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)
+        server.process.send_signal(signal.SIGTERM)
+        signalled_at = time.monotonic()
+        time.sleep(0.5)
+        readiness = [httpx.get(f"{server.url}/readyz", trust_env=False) for _ in range(4)]
+        time.sleep(1.0)  # the stream goes on while the load balancer takes this one out
+        stop.set()
+        for client in clients:
+            client.join(timeout=30)
+        code = server.process.wait(timeout=60)
+        stopped_after = time.monotonic() - signalled_at
+
+    before = [outcome for outcome in outcomes if outcome.sent_at < signalled_at]
+    during = [outcome for outcome in outcomes if outcome.sent_at >= signalled_at + 0.3]
+    assert len(before) > 10
+    assert len(during) > 10
+    assert [o.status for o in outcomes if o.status != 200] == []  # not one dropped
+    assert {o.connection for o in during} == {"close"}  # clients reconnect elsewhere
+    assert [(r.status_code, r.json()["status"]) for r in readiness] == [(503, "draining")] * 4
+    assert code == 0, server.log.read_text()
+    assert stopped_after >= DRAIN_SECONDS
