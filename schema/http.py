@@ -5,6 +5,7 @@ import json
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.observability import HTTP_LATENCY, HTTP_REQUESTS, start_tally
@@ -113,6 +114,10 @@ class GraphQLRequestGuard:
             # A chunked body announced no length and outgrew the limit while being read.
             if not started:
                 await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+        except ClientDisconnect:
+            # The client left, or the server cut it off for stalling its body (schema/server.py
+            # already answered 408): there is no one to answer, and nothing went wrong here.
+            return
 
     def _too_large(self) -> str:
         return f"The request body may hold at most {self.max_body_bytes} bytes."

@@ -261,6 +261,16 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         code: str,
         headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
+        if (
+            self.cycle is not None
+            and self.cycle.response_started
+            and not self.cycle.response_complete
+        ):
+            # A pipelined request's response is half written: an answer now would corrupt it.
+            self._stop_cycle()
+            self.transport.close()
+            return
+        logger.info("refused %s (%s) from %s", status, code, self.client and self.client[0])
         body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
         head = [
             *self.server_state.default_headers,
