@@ -115,7 +115,7 @@ class GraphQLRequestGuard:
             if not started:
                 await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
         except ClientDisconnect:
-            # The client left, or the server cut it off for stalling its body (schema/server.py
+            # The client left, or the server cut it off for stalling its body (schema/protocol.py
             # already answered 408): there is no one to answer, and nothing went wrong here.
             return
 

@@ -18,7 +18,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from resolvers.observability import configure_logging
-from schema.server import BoundedHttpProtocol, ClientLimits, Drain, QuireServer, trusted_networks
+from schema.protocol import BoundedHttpProtocol, ClientLimits, trusted_networks
+from schema.server import Drain, QuireServer
 from settings import Settings
 
 AppFactory = Callable[[Settings], Starlette]

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from schema.server import ClientLimits, trusted_networks
+from schema.protocol import ClientLimits, trusted_networks
 from tests.live import Server, migrate, serving
 
 HEAD_TIMEOUT_SECONDS = 1.0
