@@ -51,8 +51,8 @@ def read_until_closed(connection: socket.socket) -> bytes:
     try:
         while chunk := connection.recv(65536):
             received += chunk
-    except ConnectionResetError:
-        pass
+    except (ConnectionResetError, TimeoutError):
+        pass  # reset after the answer, or no answer at all: the caller asserts on what came
     return received
 
 
@@ -123,18 +123,19 @@ def test_a_head_under_the_limit_is_served(server: Server) -> None:
 def test_unfinished_header_blocks_hold_no_memory(server: Server) -> None:
     before = resident_bytes(server.process.pid)
     block = b"GET /healthz HTTP/1.1\r\nHost: quire\r\nX-Pad: " + b"a" * (40 * 1024 * 1024)
-    responses = []
-
-    for _ in range(5):
-        with connect(server) as connection:
+    held = [connect(server) for _ in range(5)]
+    try:
+        for connection in held:
             send_ignoring_close(connection, block)  # 40 MB and never the blank line
-            responses.append(read_until_closed(connection))
-    grown = resident_bytes(server.process.pid) - before
+        grown = resident_bytes(server.process.pid) - before  # all five still open
+        responses = [read_until_closed(connection) for connection in held]
+    finally:
+        for connection in held:
+            connection.close()
 
-    assert [status_and_code(response)[0] for response in responses if response] == [431] * len(
-        [response for response in responses if response]
-    )
-    assert grown < 20 * 1024 * 1024, f"the server grew by {grown / 1e6:.0f} MB"
+    assert grown < 10 * 1024 * 1024, f"the server grew by {grown / 1e6:.0f} MB"
+    # A refusal may be lost to the reset that closing on unread data causes; none is served.
+    assert {status_and_code(response)[0] for response in responses if response} == {431}
 
 
 def test_a_trickling_head_is_answered_408_and_closed(server: Server) -> None:
@@ -155,7 +156,7 @@ def test_a_trickling_head_is_answered_408_and_closed(server: Server) -> None:
         elapsed = time.monotonic() - started
 
     assert status_and_code(response) == (408, "REQUEST_TIMEOUT")
-    assert HEAD_TIMEOUT_SECONDS <= elapsed < HEAD_TIMEOUT_SECONDS + 1.5
+    assert HEAD_TIMEOUT_SECONDS <= elapsed < HEAD_TIMEOUT_SECONDS + 5
 
 
 def test_a_silent_connection_is_closed_after_the_head_timeout(server: Server) -> None:
@@ -165,7 +166,7 @@ def test_a_silent_connection_is_closed_after_the_head_timeout(server: Server) ->
         elapsed = time.monotonic() - started
 
     assert response == b""
-    assert HEAD_TIMEOUT_SECONDS <= elapsed < HEAD_TIMEOUT_SECONDS + 1.5
+    assert HEAD_TIMEOUT_SECONDS <= elapsed < HEAD_TIMEOUT_SECONDS + 5
 
 
 def test_a_stalled_body_is_answered_408_and_closed(server: Server) -> None:
@@ -181,7 +182,7 @@ def test_a_stalled_body_is_answered_408_and_closed(server: Server) -> None:
 
     time.sleep(0.3)  # the application sees the disconnect after the 408 was sent
     assert status_and_code(response) == (408, "REQUEST_TIMEOUT")
-    assert BODY_TIMEOUT_SECONDS <= elapsed < BODY_TIMEOUT_SECONDS + 1.5
+    assert BODY_TIMEOUT_SECONDS <= elapsed < BODY_TIMEOUT_SECONDS + 5
     assert "Exception in ASGI application" not in server.log.read_text()
 
 
@@ -234,7 +235,7 @@ def test_trusted_proxies_are_not_capped_per_address() -> None:
     assert trusted_networks("*") is None
 
 
-DRAIN_SECONDS = 3.0
+DRAIN_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
