@@ -21,7 +21,7 @@ from tests.live import Server, migrate, serving
 
 HEAD_TIMEOUT_SECONDS = 1.0
 BODY_TIMEOUT_SECONDS = 1.0
-CONNECTIONS_PER_CLIENT = 4
+CONNECTIONS_PER_CLIENT = 6  # above the five connections the memory test holds
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: quire\r\n\r\n"
 
 
