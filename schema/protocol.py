@@ -212,8 +212,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _body_stalled(self) -> None:
         self.timer = None
-        if self.flow.read_paused:
-            # uvicorn stopped reading because the application has not consumed the body yet.
+        waiting_for_us = self.cycle is not None and self.cycle.waiting_for_100_continue
+        if self.flow.read_paused or waiting_for_us:
+            # uvicorn stopped reading because the application has not consumed the body yet,
+            # or the client waits for the 100 Continue the application has not asked for.
             self._arm(self.bounds.limits.body_timeout_seconds, self._body_stalled)
             return
         seconds = self.bounds.limits.body_timeout_seconds
