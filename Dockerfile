@@ -47,7 +47,10 @@ ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 PORT=8000 QUIRE_ENV=production QUIRE_WORKERS=1
 USER 10001:10001
 EXPOSE 8000
-# `quire serve` drains in-flight requests on SIGTERM (QUIRE_GRACEFUL_SHUTDOWN_SECONDS).
+# `quire serve` on SIGTERM: /readyz answers 503 while requests are still served for
+# QUIRE_SHUTDOWN_DRAIN_SECONDS (5), then in-flight requests get QUIRE_GRACEFUL_SHUTDOWN_SECONDS
+# (20). Give the container longer than both to stop (`docker run --stop-timeout 30`; compose:
+# stop_grace_period), or it is killed mid-request.
 STOPSIGNAL SIGTERM
 # Liveness only: the process answers. Readiness (database, Redis, migrations) is /readyz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \

@@ -11,13 +11,8 @@ import gc
 import getpass
 import ipaddress
 import logging
-import multiprocessing
 import os
-import shutil
-import signal
-import socket
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import uvicorn
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -47,7 +41,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
 from models.database import Database, create_database
-from models.health import readiness
+from models.health import readiness, readiness_status
 from models.migrations import head_revision
 from models.passwords import Passwords, create_passwords
 from resolvers import posts, redis_circuit
@@ -55,7 +49,6 @@ from resolvers.context import Context, build_context
 from resolvers.events import LocalBus, PublishScheduler, RedisBus
 from resolvers.observability import (
     RATE_LIMITED,
-    configure_logging,
     instrument_engine,
     render_metrics,
 )
@@ -66,8 +59,10 @@ from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema, masked_error
+from schema.server import Drain
 from schema.websocket_protocols import LegacyWSHandler, TransportWSHandler
 from schema.websockets import SocketRefused, Sockets
+from schema.workers import serve
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).with_name("schema.graphql")
@@ -405,16 +400,20 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready to serve: the database answers at the newest migration, and Redis answers when it
-    is configured. 503 otherwise, so that a load balancer sends no traffic here."""
+    """Ready to serve: the database answers at the newest migration. 503 otherwise, so that a
+    load balancer sends no traffic here. Redis down is "degraded" but still 200: every
+    instance shares it and each keeps serving without it."""
     state = request.app.state
+    if state.drain.started:
+        # SIGTERM: still serving, but the load balancer should stop sending requests here.
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     checks = await readiness(state.database, state.redis, state.migration_head)
-    ready = all(check.ok for check in checks)
+    status = readiness_status(checks)
     body = {
-        "status": "ready" if ready else "not ready",
+        "status": status,
         "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
     }
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return JSONResponse(body, status_code=503 if status == "not ready" else 200)
 
 
 async def metrics(request: Request) -> Response:
@@ -513,6 +512,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     application.state.events = events
     application.state.scheduler = scheduler
     application.state.migration_head = head_revision()
+    application.state.drain = Drain()  # started by `quire serve` on SIGTERM (schema/server.py)
     return application
 
 
@@ -567,72 +567,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _uvicorn_config(settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
-        "app:app",
-        host=settings.host,
-        port=settings.port,
-        # Forwarded headers are believed only from the configured proxies.
-        proxy_headers=settings.forwarded_allow_ips is not None,
-        forwarded_allow_ips=settings.forwarded_allow_ips or "",
-        server_header=False,
-        log_config=None,  # configure_logging() already set the handlers
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
-    )
-
-
-def _reuse_port_socket(settings: Settings) -> socket.socket:
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    listener.bind((settings.host, settings.port))
-    listener.set_inheritable(True)
-    return listener
-
-
-def _run_worker(settings: Settings) -> None:
-    configure_logging(settings)
-    uvicorn.Server(_uvicorn_config(settings)).run(sockets=[_reuse_port_socket(settings)])
-
-
 def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
-    """One process per worker, each with its own SO_REUSEPORT socket.
-
-    uvicorn's --workers share one listening socket, and asyncio accepts a whole burst of
-    connections in whichever worker wakes first, so one worker can end up with all of them.
-    With a socket per worker the kernel spreads connections across the workers.
-    """
-    configure_logging(settings)
-    if settings.workers == 1:
-        # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; that shutdown is
-        # the expected way to stop, so the process then exits 0.
-        for stop_signal in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(stop_signal, lambda *_: None)
-        uvicorn.Server(_uvicorn_config(settings)).run()
-        return
-    # Each worker writes its metrics here and /metrics (in any worker) sums them all.
-    metrics_dir = tempfile.mkdtemp(prefix="quire-metrics-")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_run_worker, args=(settings,)) for _ in range(settings.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def _stop(signum: int, _frame: object) -> None:
-        for worker in workers:
-            if worker.pid is not None and worker.is_alive():
-                os.kill(worker.pid, signum)
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    for worker in workers:
-        worker.join()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
+    serve(settings, create_app)
 
 
 def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:

@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = None
     # Seconds in-flight requests get to finish after SIGTERM before they are cut off.
     graceful_shutdown_seconds: int = Field(default=20, ge=1)
+    # Seconds between SIGTERM and the graceful shutdown: /readyz answers 503 while requests are
+    # still accepted and served (with Connection: close), so that the load balancer stops
+    # sending here before the listening socket closes. Keep drain + graceful shutdown below the
+    # orchestrator's stop timeout (compose: stop_grace_period). 0: stop accepting at once.
+    shutdown_drain_seconds: float = Field(default=5.0, ge=0, le=300)
+    # What one client may hold at the HTTP layer (`quire serve` exposed without a proxy): the
+    # request line and headers in bytes (431 above), seconds to send them and seconds a request
+    # body may pause (408 after), and open connections per client address per worker process
+    # (429; addresses in QUIRE_FORWARDED_ALLOW_IPS, the proxies, are not capped).
+    max_request_head_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
+    request_head_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_connections_per_client: int = Field(default=64, ge=1)
     log_format: Literal["json", "text"] | None = None  # json in production, text otherwise
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Comma-separated CIDR networks allowed to read /metrics; everyone else gets 404.

@@ -1,5 +1,9 @@
 """Readiness: can this instance serve? The database answers, its schema is at the newest
-migration, and Redis answers when it is configured. Each check is bounded in time."""
+migration, and Redis answers when it is configured. Each check is bounded in time.
+
+The database is required: without it no request can be answered. Redis is not: rate limits,
+persisted queries and events fail open or fall back without it, so an instance whose Redis is
+down still serves and is only degraded."""
 
 import asyncio
 from dataclasses import dataclass
@@ -19,6 +23,9 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # A failed required check means "do not send traffic here"; a failed optional one means
+    # "serving, degraded" (every instance shares Redis: failing them all would stop the service).
+    required: bool = True
 
 
 async def check_database(database: Database, head: str | None) -> list[Check]:
@@ -48,8 +55,8 @@ async def check_redis(redis: Redis | None) -> list[Check]:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             await redis.ping()
     except (TimeoutError, RedisError, OSError) as error:
-        return [Check("redis", False, f"unreachable ({type(error).__name__})")]
-    return [Check("redis", True, "reachable")]
+        return [Check("redis", False, f"unreachable ({type(error).__name__})", required=False)]
+    return [Check("redis", True, "reachable", required=False)]
 
 
 async def readiness(database: Database, redis: Redis | None, head: str | None) -> list[Check]:
@@ -57,3 +64,10 @@ async def readiness(database: Database, redis: Redis | None, head: str | None) -
         check_database(database, head), check_redis(redis)
     )
     return [*database_checks, *redis_checks]
+
+
+def readiness_status(checks: list[Check]) -> str:
+    """ "ready", "degraded" (an optional dependency failed; still ready) or "not ready"."""
+    if not all(check.ok for check in checks if check.required):
+        return "not ready"
+    return "ready" if all(check.ok for check in checks) else "degraded"

@@ -5,6 +5,7 @@ import json
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.observability import HTTP_LATENCY, HTTP_REQUESTS, start_tally
@@ -39,7 +40,6 @@ async def _send_error(send: Send, status: int, message: str, code: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *SECURITY_HEADERS,
             ],
         }
     )
@@ -55,10 +55,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = [*SECURITY_HEADERS, HSTS] if scope.get("scheme") == "https" else SECURITY_HEADERS
+        names = {name for name, _value in extra}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
+                # Replaced, not appended: a header sent twice may be read as a list of two
+                # policies, or make a strict client or proxy refuse the response.
+                own = [header for header in message.get("headers", []) if header[0] not in names]
+                message["headers"] = [*own, *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -110,6 +114,10 @@ class GraphQLRequestGuard:
             # A chunked body announced no length and outgrew the limit while being read.
             if not started:
                 await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+        except ClientDisconnect:
+            # The client left, or the server cut it off for stalling its body (schema/protocol.py
+            # already answered 408): there is no one to answer, and nothing went wrong here.
+            return
 
     def _too_large(self) -> str:
         return f"The request body may hold at most {self.max_body_bytes} bytes."

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
+from settings import Settings
 from tests.dockerfile import (
     DOCKERFILE,
     REPO,
@@ -304,6 +305,24 @@ def test_api_replicas_sit_behind_the_proxy(services: dict[str, Any]) -> None:
     assert proxy["image"].startswith("nginx:1.27")
     assert proxy["ports"] == ["8000:8000"]
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in proxy["volumes"]
+
+
+def test_the_stop_timeout_covers_the_drain_and_the_graceful_shutdown(
+    services: dict[str, Any],
+) -> None:
+    environment = services["api"]["environment"]
+    defaults = Settings.model_fields
+    drain = float(
+        environment.get("QUIRE_SHUTDOWN_DRAIN_SECONDS", defaults["shutdown_drain_seconds"].default)
+    )
+    graceful = float(
+        environment.get(
+            "QUIRE_GRACEFUL_SHUTDOWN_SECONDS", defaults["graceful_shutdown_seconds"].default
+        )
+    )
+    stop_grace_period = services["api"]["stop_grace_period"]
+    assert stop_grace_period.endswith("s")
+    assert drain + graceful < float(stop_grace_period.removesuffix("s"))
 
 
 def test_database_connections_fit_even_when_scaled(services: dict[str, Any]) -> None:

@@ -229,3 +229,35 @@ def test_production_allows_no_origin_unless_configured() -> None:
         _env_file=None,
     )
     assert configured.allowed_origins == ["https://app.example", "https://admin.example"]
+
+
+SECURITY_HEADER_NAMES = (
+    "x-content-type-options",
+    "referrer-policy",
+    "x-frame-options",
+    "content-security-policy",
+)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body_bytes", "status"),
+    [("application/json", 0, 200), ("text/plain", 0, 415), ("application/json", None, 413)],
+    ids=["graphql", "unsupported-media-type", "too-large"],
+)
+async def test_each_security_header_is_sent_exactly_once(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    content_type: str,
+    body_bytes: int | None,
+    status: int,
+) -> None:
+    padding = "x" * (settings.max_request_bytes if body_bytes is None else body_bytes)
+    content = json.dumps({"query": "{ __typename }", "variables": {"pad": padding}})
+
+    response = await client.post(
+        "/graphql", content=content, headers={"content-type": content_type}
+    )
+
+    assert response.status_code == status
+    counts = {name: len(response.headers.get_list(name)) for name in SECURITY_HEADER_NAMES}
+    assert counts == dict.fromkeys(SECURITY_HEADER_NAMES, 1)

@@ -29,6 +29,8 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, workers: int)
         "QUIRE_ARGON2_TIME_COST": "30",
         "QUIRE_ADMIN_PASSWORD": PASSWORD,
         "QUIRE_RATE_LIMIT_ENABLED": "false",
+        # No drain period: the listening socket closes at once (tests/test_server.py drains).
+        "QUIRE_SHUTDOWN_DRAIN_SECONDS": "0",
     }
     migrate(env)
     subprocess.run(  # noqa: S603 - this venv's quire
