@@ -13,12 +13,15 @@ import httpx
 import pytest
 
 from models.database import Database
+from models.migrations import head_revision
 from models.tables import Role
 from resolvers.observability import QUIET_LOGGERS, configure_logging, operation_label
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.conftest import REDIS_URL, client_of
 from tests.factories import create_post, create_user
+
+HEAD = head_revision()
 
 FEED = "query Feed { posts(first: 5) { nodes { title tags { name } author { username } } } }"
 
@@ -31,7 +34,7 @@ async def test_ready_when_the_database_is_migrated(client: httpx.AsyncClient) ->
         "status": "ready",
         "checks": {
             "database": {"ok": True, "detail": "reachable"},
-            "migrations": {"ok": True, "detail": "at 0004"},
+            "migrations": {"ok": True, "detail": f"at {HEAD}"},
         },
     }
 
@@ -45,7 +48,7 @@ async def test_not_ready_before_migrations(settings: Settings, tmp_path: Path) -
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"] == {
         "ok": False,
-        "detail": "at nothing, newest is 0004",
+        "detail": f"at nothing, newest is {HEAD}",
     }
     assert alive.status_code == 200
 
@@ -75,7 +78,7 @@ async def test_redis_down_is_degraded_but_still_ready(
         "status": "degraded",
         "checks": {
             "database": {"ok": True, "detail": "reachable"},
-            "migrations": {"ok": True, "detail": "at 0003"},
+            "migrations": {"ok": True, "detail": f"at {HEAD}"},
             "redis": {"ok": False, "detail": "unreachable (ConnectionError)"},
         },
     }
@@ -268,7 +271,7 @@ def test_quire_check_reports_each_dependency(tmp_path: Path) -> None:
     )
 
     assert before.returncode == 1
-    assert "migrations: FAILED (at nothing, newest is 0004)" in before.stdout
+    assert f"migrations: FAILED (at nothing, newest is {HEAD})" in before.stdout
     assert after.returncode == 0, after.stdout + after.stderr
     assert "database: ok (reachable)" in after.stdout
     assert bad.returncode == 1
