@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from limits import RateLimitItem, parse
@@ -43,11 +44,17 @@ class Budget:
     remaining: int
     reset_at: float  # seconds since the epoch
 
+    @property
+    def reset_time(self) -> datetime:
+        """When the window ends, to the whole second (rounded up: never before it does)."""
+        return datetime.fromtimestamp(math.ceil(self.reset_at), tz=UTC)
+
     def as_extension(self) -> dict[str, object]:
+        # The format of the DateTime scalar, as apiLimits gives it.
         return {
             "limit": self.limit,
             "remaining": self.remaining,
-            "resetAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.reset_at)),
+            "resetAt": self.reset_time.isoformat(),
         }
 
 

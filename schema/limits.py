@@ -6,8 +6,8 @@ cost. A refusal carries `extensions { code, limit, actual }`; every response car
 `extensions.cost { requested, limit }`.
 """
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from functools import lru_cache
 from typing import Any
 
 from anyio import to_thread
@@ -17,6 +17,7 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     StringValueNode,
@@ -35,8 +36,28 @@ from schema.cost import LimitExceeded, Limits, measure_document
 from schema.telemetry import COST_ATTRIBUTE
 from settings import Settings
 
+ValidationKey = tuple[GraphQLSchema, DocumentNode, tuple[type[ASTValidationRule], ...], bool]
 
-@lru_cache(maxsize=1024)
+
+class ValidationCache:
+    """Validation results by document (the parser cache hands out one DocumentNode per
+    text): a hit is answered on the event loop, a miss is validated in a worker thread."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._errors: OrderedDict[ValidationKey, list[GraphQLError]] = OrderedDict()
+
+    async def validate(self, key: ValidationKey) -> list[GraphQLError]:
+        errors = self._errors.get(key)
+        if errors is None:
+            errors = await to_thread.run_sync(_validate, *key)
+            self._errors[key] = errors
+            if len(self._errors) > self.max_entries:
+                self._errors.popitem(last=False)
+        self._errors.move_to_end(key)
+        return errors
+
+
 def _validate(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -44,6 +65,9 @@ def _validate(
     hide_suggestions: bool,
 ) -> list[GraphQLError]:
     return validate(schema, document, rules, hide_suggestions=hide_suggestions)
+
+
+VALIDATION_CACHE = ValidationCache(max_entries=1024)
 
 
 class QueryLimits(SchemaExtension):
@@ -59,12 +83,17 @@ class QueryLimits(SchemaExtension):
         self.limits: Limits | None = None
         self.spending: Spending | None = None
 
-    def _code_token_limit(self) -> None:
-        """The parser's token limit (MaxTokensLimiter) aborts with a bare syntax error, raised
+    def _code_parse_errors(self) -> None:
+        """Syntax errors carry GRAPHQL_PARSE_FAILED (as in Apollo Server), and the parser's
+        token limit (MaxTokensLimiter, a syntax error too) TOO_MANY_TOKENS. The parser raises
         past every hook; the errors are final only when the results are gathered."""
         context = self.execution_context
         settings: Settings | None = getattr(context.context, "settings", None)
         for error in context.pre_execution_errors or ():
+            if not isinstance(error, GraphQLSyntaxError) or error.extensions:
+                continue
+            error.extensions = {"code": "GRAPHQL_PARSE_FAILED"}
+            # graphql-core names no type for this one: its message is all there is.
             if settings is not None and "Document contains more than" in error.message:
                 error.message = (
                     f"The query has more than {settings.max_query_tokens} tokens; send a "
@@ -100,6 +129,12 @@ class QueryLimits(SchemaExtension):
         if problem is not None:
             return problem
         problem = _definitions_problem(context.graphql_document, settings)
+        if problem is not None:
+            return problem
+        # Strawberry fills a missing operationName with the first operation's; only the name
+        # the client sent tells whether it chose one.
+        provided: str | None = getattr(context, "_provided_operation_name", None)
+        problem = _operation_name_problem(context.graphql_document, provided)
         if problem is not None:
             return problem
         self.limits = Limits.from_settings(settings)
@@ -143,12 +178,13 @@ class QueryLimits(SchemaExtension):
             rules = (*rules, NoSchemaIntrospectionCustomRule)
         # Off the event loop: graphql-core's OverlappingFieldsCanBeMerged compares repeated
         # fields pairwise, and a document within every limit can keep it busy for 70 ms.
-        errors = await to_thread.run_sync(
-            _validate,
-            context.schema._schema,
-            context.graphql_document,
-            rules,
-            settings is not None and settings.hide_suggestions,
+        errors = await VALIDATION_CACHE.validate(
+            (
+                context.schema._schema,
+                context.graphql_document,
+                rules,
+                settings is not None and settings.hide_suggestions,
+            )
         )
         for error in errors:
             if not (error.extensions or {}).get("code"):
@@ -179,7 +215,7 @@ class QueryLimits(SchemaExtension):
         yield
 
     def get_results(self) -> dict[str, Any]:
-        self._code_token_limit()
+        self._code_parse_errors()
         if self.cost is None or self.limits is None:
             return {}
         results: dict[str, Any] = {"cost": {"requested": self.cost, "limit": self.limits.max_cost}}
@@ -255,6 +291,20 @@ def _bad_variables(message: str, *, limit: int, actual: int) -> GraphQLError:
     return GraphQLError(
         f"{message}; send flatter, smaller variables (see apiLimits).",
         extensions={"code": "BAD_USER_INPUT", "limit": limit, "actual": actual},
+    )
+
+
+def _operation_name_problem(
+    document: DocumentNode, operation_name: str | None
+) -> GraphQLError | None:
+    """A document with several operations and no operationName is a request error (GraphQL
+    spec, GetOperation): running the first one would hide the client's mistake."""
+    operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+    if operation_name is not None or operations <= 1:
+        return None
+    return GraphQLError(
+        f"The document holds {operations} operations: send operationName to say which to run.",
+        extensions={"code": "OPERATION_NAME_REQUIRED"},
     )
 
 

@@ -2,7 +2,7 @@
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -93,8 +93,7 @@ class RateLimitStatus:
 
 
 def _budget(budget: Budget) -> RateBudget:
-    reset_at = datetime.fromtimestamp(budget.reset_at, tz=UTC)
-    return RateBudget(limit=budget.limit, remaining=budget.remaining, reset_at=reset_at)
+    return RateBudget(limit=budget.limit, remaining=budget.remaining, reset_at=budget.reset_time)
 
 
 @strawberry.type(description="The limits every query is checked against (see extensions.cost).")

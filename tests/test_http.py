@@ -32,6 +32,35 @@ async def test_syntax_error_is_reported_not_masked(client: httpx.AsyncClient) ->
     # application/json responses keep 200 for request errors (GraphQL over HTTP, legacy JSON).
     assert response.status_code == 200
     assert response.json()["errors"][0]["message"].startswith("Syntax Error")
+    assert response.json()["errors"][0]["extensions"] == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+TWO_OPERATIONS = "query First { __typename } query Second { apiLimits { maxDepth } }"
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_several_operations_without_an_operation_name_are_a_request_error(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    response = await client.request(
+        method,
+        "/graphql",
+        params={"query": TWO_OPERATIONS} if method == "GET" else None,
+        json={"query": TWO_OPERATIONS} if method == "POST" else None,
+    )
+
+    assert response.json()["data"] is None
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == [
+        "OPERATION_NAME_REQUIRED"
+    ]
+
+
+async def test_the_operation_name_picks_one_of_several(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/graphql", json={"query": TWO_OPERATIONS, "operationName": "Second"}
+    )
+
+    assert response.json()["data"] == {"apiLimits": {"maxDepth": 12}}
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:

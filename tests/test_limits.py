@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable
 from hashlib import sha256
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from graphql import (
 
 from models.database import Database
 from resolvers.persisted import load_manifest
+from schema import limits
 from schema.cost import LIST_BOUNDS, PAGE_FIELDS, Limits, measure_document
 from schema.documents import MANIFEST
 from schema.root import create_schema
@@ -168,13 +169,10 @@ async def test_repeated_fields_are_refused_before_validation(
     statements: StatementLog,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from schema import limits
-
     def never(*_args: object) -> None:
         raise AssertionError("validated a document over the limits")
 
     monkeypatch.setattr(limits, "validate", never)
-    limits._validate.cache_clear()
     repeated = " ".join(["title"] * (settings.max_repeated_fields + 1))
     query = f"{{ posts {{ nodes {{ {repeated} }} }} }}"
 
@@ -631,3 +629,29 @@ def test_shipped_documents_pass_the_default_limits() -> None:
         assert _tokens(document) * 4 <= defaults.max_query_tokens
         assert kinds.count(OperationDefinitionNode) <= defaults.max_query_operations
         assert kinds.count(FragmentDefinitionNode) <= defaults.max_query_fragments
+
+
+VALIDATED_ONCE = "{ validatedOnce: __typename }"
+
+
+async def test_a_repeated_document_is_validated_once(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Validation results are cached by document; only a miss pays for validation (in a
+    worker thread)."""
+    validations: list[object] = []
+    validate = limits._validate
+
+    def counted(*key: Any) -> Any:
+        validations.append(key)
+        return validate(*key)
+
+    monkeypatch.setattr(limits, "_validate", counted)
+
+    answers = [
+        (await client.post("/graphql", json={"query": VALIDATED_ONCE})).json()["data"]
+        for _ in range(3)
+    ]
+
+    assert answers == [{"validatedOnce": "Query"}] * 3
+    assert len(validations) == 1

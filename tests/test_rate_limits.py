@@ -105,7 +105,18 @@ async def test_responses_report_the_remaining_budgets(client: httpx.AsyncClient)
     assert first["operations"]["limit"] == 600
     assert second["operations"]["remaining"] == first["operations"]["remaining"] - 1
     assert second["cost"]["remaining"] == first["cost"]["remaining"] - 5
-    assert second["cost"]["resetAt"].endswith("Z")
+    assert second["cost"]["resetAt"].endswith("+00:00")
+
+
+async def test_the_reset_time_has_one_format_in_the_body_and_in_api_limits(
+    client: httpx.AsyncClient,
+) -> None:
+    query = "{ apiLimits { rateLimit { cost { resetAt } } } }"
+
+    body = (await client.post("/graphql", json={"query": query})).json()
+
+    in_api_limits = body["data"]["apiLimits"]["rateLimit"]["cost"]["resetAt"]
+    assert in_api_limits == body["extensions"]["rateLimit"]["cost"]["resetAt"]
 
 
 async def test_api_limits_report_the_callers_budget(client: httpx.AsyncClient) -> None:
