@@ -64,34 +64,30 @@ def _secretive(engine: AsyncEngine) -> AsyncEngine:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    if settings.is_sqlite:
-        engine = create_async_engine(
-            settings.database_url,
-            echo=settings.database_echo,
-            # Parameters carry emails and password hashes: never in logs or error messages.
-            hide_parameters=True,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            pool_timeout=settings.database_pool_timeout_seconds,
-        )
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_integrity)
-        return _secretive(engine)
-    return _secretive(
-        create_async_engine(
-            settings.database_url,
-            echo=settings.database_echo,
-            hide_parameters=True,
-            pool_size=settings.database_pool_size,
-            max_overflow=settings.database_max_overflow,
-            pool_timeout=settings.database_pool_timeout_seconds,
-            # A restarted server, a failover or an idle timeout leave dead connections in the
-            # pool: test each one before use, and replace old ones before a firewall forgets
-            # them silently (a ping would then hang instead of failing).
-            pool_pre_ping=True,
-            pool_recycle=settings.database_pool_recycle_seconds,
-            connect_args={"server_settings": {"application_name": "quire"}},
-        )
+    engine = create_async_engine(
+        settings.database_url,
+        echo=settings.database_echo,
+        # Parameters carry emails and password hashes: never in logs or error messages.
+        hide_parameters=True,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        **({} if settings.is_sqlite else _postgresql_options(settings)),
     )
+    if settings.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_integrity)
+    return _secretive(engine)
+
+
+def _postgresql_options(settings: Settings) -> dict[str, Any]:
+    # A restarted server, a failover or an idle timeout leave dead connections in the pool:
+    # test each one before use, and replace old ones before a firewall forgets them silently
+    # (a ping would then hang instead of failing).
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": settings.database_pool_recycle_seconds,
+        "connect_args": {"server_settings": {"application_name": "quire"}},
+    }
 
 
 def create_database(settings: Settings) -> Database:
