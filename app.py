@@ -57,6 +57,7 @@ from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, cre
 from resolvers.redis_circuit import RedisBreaker
 from resolvers.throttle import create_login_throttle
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
+from schema.limits import document_too_large
 from schema.playground import playground_assets, playground_html
 from schema.root import create_schema, masked_error
 from schema.server import Drain
@@ -257,6 +258,9 @@ class QuireGraphQL(GraphQL[Context, None]):
             return ExecutionResult(data=None, errors=[error])
         if resolved.query is not request_data.query:
             request_data = dataclasses.replace(request_data, query=resolved.query)
+        too_large = document_too_large(resolved.query, self.settings)
+        if too_large is not None:
+            return ExecutionResult(data=None, errors=[too_large])
         result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )

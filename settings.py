@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     max_repeated_fields: int = Field(default=20, ge=1)
     max_query_cost: int = Field(default=10_000, ge=1)
     max_query_tokens: int = Field(default=1_000, ge=100)
+    # The document's text in bytes, comments and whitespace included (comments are not
+    # tokens); it also bounds what the parser and validation caches may hold.
+    max_query_bytes: int = Field(default=32_768, ge=1_024)
     # Operations and fragments one document may define: all of them are validated, even
     # those that do not run.
     max_query_operations: int = Field(default=5, ge=1)

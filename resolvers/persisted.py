@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from anyio import to_thread
 from graphql import GraphQLError, strip_ignored_characters
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -68,15 +69,19 @@ class MemoryStore:
 
     async def put(self, sha256: str, document: str) -> None:
         previous = self._documents.pop(sha256, None)
-        self.bytes += len(document) - (len(previous) if previous is not None else 0)
+        self.bytes += _size(document) - (_size(previous) if previous is not None else 0)
         self._documents[sha256] = document
         while len(self._documents) > self.max_entries or self.bytes > self.max_bytes:
             _, evicted = self._documents.popitem(last=False)
-            self.bytes -= len(evicted)
+            self.bytes -= _size(evicted)
 
     async def close(self) -> None:
         self._documents.clear()
         self.bytes = 0
+
+
+def _size(document: str) -> int:
+    return len(document.encode())
 
 
 # Registers a document and evicts the least recently used ones while the store holds more
@@ -222,7 +227,8 @@ class PersistedQueries:
         client keeps sending it in full."""
         if self.store is None:
             return
-        minified = strip_ignored_characters(document)
+        # Lexing a whole document takes milliseconds: not on the event loop.
+        minified = await to_thread.run_sync(strip_ignored_characters, document)
         if len(minified.encode()) <= self.max_document_bytes:
             await self.store.put(sha256, minified)
 

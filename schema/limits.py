@@ -200,9 +200,8 @@ class QueryLimits(SchemaExtension):
         if limiter is not None and self.cost is not None and not context.result:
             client = client_key(quire.viewer, quire.client_address)
             try:
-                if not isinstance(quire.response, Response):
-                    # Over a WebSocket no HTTP request spent the operation: spend it here.
-                    await limiter.spend_operation(client, address=quire.client_address)
+                # The operation itself was spent before parsing: by the view over HTTP, by
+                # the WebSocket protocol handler (schema/websocket_protocols.py) on a socket.
                 self.spending = await limiter.spend_cost(client, self.cost)
             except RateLimitedError as error:
                 answer_rate_limited(quire.response, error)
@@ -222,6 +221,24 @@ class QueryLimits(SchemaExtension):
         if self.spending is not None:
             results["rateLimit"] = self.spending.as_extension()
         return results
+
+
+def document_too_large(query: str | None, settings: Settings) -> GraphQLError | None:
+    """The document's text is bounded before it is parsed: comments are not tokens, so the
+    token limit alone lets a 1-cost query carry a huge one into the parser's and the
+    validation's caches."""
+    size = len(query.encode()) if query is not None else 0
+    if size <= settings.max_query_bytes:
+        return None
+    return GraphQLError(
+        f"The query holds {size} bytes, over the limit of {settings.max_query_bytes}; send a "
+        "smaller document (comments and indentation count too).",
+        extensions={
+            "code": "DOCUMENT_TOO_LARGE",
+            "limit": settings.max_query_bytes,
+            "actual": size,
+        },
+    )
 
 
 def answer_rate_limited(response: object, error: RateLimitedError) -> None:

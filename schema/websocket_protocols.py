@@ -35,6 +35,8 @@ from strawberry.utils.aio import aclosing
 
 from resolvers.context import Context, operation_context
 from resolvers.errors import QuireError
+from resolvers.rate_limits import RateLimitedError, client_key
+from schema.limits import answer_rate_limited, document_too_large
 from schema.websockets import REVOKED, SocketRefused, Sockets
 
 
@@ -50,6 +52,25 @@ async def _refuse_revoked(context: Context, error: QuireError) -> None:
     if isinstance(websocket, WebSocket):
         with contextlib.suppress(RuntimeError, OSError):
             await websocket.close(code=REVOKED, reason=f"{error.code}: sign in again.")
+
+
+async def _admission(context: Context, query: str | None) -> GraphQLError | None:
+    """What the view checks over HTTP before anything is parsed, for one operation on a
+    socket: the document's size, and one operation spent from the client's and its
+    address's budgets, refused documents included (validation is not free)."""
+    too_large = document_too_large(query, context.settings)
+    if too_large is not None:
+        return too_large
+    limiter = context.rate_limiter
+    if limiter is None:
+        return None
+    try:
+        client = client_key(context.viewer, context.client_address)
+        await limiter.spend_operation(client, address=context.client_address)
+    except RateLimitedError as error:
+        answer_rate_limited(context.response, error)
+        return GraphQLError(error.message, extensions=error.extensions)
+    return None
 
 
 def _touch(context: Context, view: object) -> None:
@@ -72,6 +93,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _touch(self.context, self.view)
+        refusal = await _admission(self.context, operation.query)
+        if refusal is not None:
+            await operation.send_initial_errors([refusal])
+            return
         try:
             context = await operation_context(self.context)
         except QuireError as error:
@@ -131,6 +156,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         variables: dict[str, object] | None,
     ) -> None:
         _touch(self.context, self.view)
+        refusal = await _admission(self.context, query)
+        if refusal is not None:
+            self.tasks.pop(operation_id, None)
+            await self.send_message(
+                ErrorMessage(type="error", id=operation_id, payload=refusal.formatted)
+            )
+            return
         try:
             context = await operation_context(self.context)
         except QuireError as error:

@@ -24,6 +24,7 @@ from graphql import (
     parse,
 )
 
+from app import create_app
 from models.database import Database
 from resolvers.persisted import load_manifest
 from schema import limits
@@ -34,6 +35,7 @@ from settings import Settings
 from tests.conftest import StatementLog, client_of
 from tests.graphql import execute
 from tests.live import running_quire
+from tests.test_events import served
 from tests.wsclient import graphql_socket
 
 T = TypeVar("T")
@@ -655,3 +657,30 @@ async def test_a_repeated_document_is_validated_once(
 
     assert answers == [{"validatedOnce": "Query"}] * 3
     assert len(validations) == 1
+
+
+# A 1-cost query whose comment is far larger than the query: comments are not tokens.
+COMMENTED = "{ __typename }\n#" + "x" * 40_000
+
+
+async def test_a_document_over_the_byte_limit_is_refused_before_parsing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    response = await client.post("/graphql", json={"query": COMMENTED})
+
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "DOCUMENT_TOO_LARGE",
+        "limit": settings.max_query_bytes,
+        "actual": len(COMMENTED),
+    }
+
+
+async def test_a_document_over_the_byte_limit_is_refused_on_a_websocket(
+    settings: Settings, database: Database
+) -> None:
+    async with served(create_app(settings)) as url, graphql_socket(url) as socket:
+        await socket.subscribe("1", COMMENTED)
+        answer = await socket.receive()
+
+    assert answer["type"] == "error"
+    assert answer["payload"][0]["extensions"]["code"] == "DOCUMENT_TOO_LARGE"

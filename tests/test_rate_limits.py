@@ -353,3 +353,23 @@ async def test_sign_ups_over_a_websocket_spend_from_the_same_budget(
     assert refused["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert refused["errors"][0]["extensions"]["budget"] == "signUps"
     assert await _accounts(database) == 1
+
+
+INVALID = "{ noSuchField }"
+
+
+async def test_refused_documents_over_a_websocket_spend_operations_too(
+    settings: Settings, database: Database
+) -> None:
+    """Over HTTP every operation is spent before parsing; on a socket too, so that invalid
+    documents (validation is not free) cannot be sent without end."""
+    frugal = create_app(settings.model_copy(update={"rate_limit_operations": "2/minute"}))
+    async with served(frugal) as url, graphql_socket(url) as socket:
+        answers = []
+        for number, document in enumerate((INVALID, INVALID, QUERY), start=1):
+            await socket.subscribe(str(number), document)
+            answers.append(await socket.receive())
+
+    codes = [answer["payload"][0]["extensions"]["code"] for answer in answers]
+    assert [answer["type"] for answer in answers] == ["error"] * 3
+    assert codes == ["GRAPHQL_VALIDATION_FAILED", "GRAPHQL_VALIDATION_FAILED", "RATE_LIMITED"]
