@@ -140,6 +140,11 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol, each operation running as the user is now."""
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        if self.connection_acknowledged:
+            # Strawberry's legacy handler would run each repeat (a lookup, timers, and a
+            # socket counted for another user); graphql-transport-ws closes with 4429.
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
         try:
             await super().handle_connection_init(message)
         except SocketRefused as refusal:

@@ -169,6 +169,8 @@ class Sockets:
         return ACKNOWLEDGE
 
     def _admit(self, connection: Connection, user_id: int) -> None:
+        # Both protocols close a socket that sends connection_init twice (4429).
+        assert connection.user_id is None, "a socket is admitted once"
         limit = self.settings.ws_max_connections_per_user
         mine = self.per_user.setdefault(user_id, set())
         if len(mine) >= limit:

@@ -363,3 +363,16 @@ async def test_a_socket_with_a_subscription_is_not_idle(
         pong = json.loads(await busy.connection.recv())
 
     assert pong == {"type": "pong"}
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_second_connection_init_closes_the_socket(live: Live, protocol: str) -> None:
+    """A repeated connection_init (another user's token, say) would re-run the admission and
+    count the socket for that user too: both protocols close instead."""
+    other = await create_user(live.database, role=Role.READER)
+    async with graphql_socket(live.url, protocol=protocol) as socket:
+        payload = _bearer(live.token(other, Role.READER))
+        await socket.send({"type": "connection_init", "payload": payload})
+        _messages, closed = await _until_closed(socket)
+
+    assert closed == (4429, "Too many initialisation requests")
