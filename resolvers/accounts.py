@@ -176,7 +176,7 @@ async def sign_up(
     except IntegrityError:
         # Another sign-up took the name or email between the check and the insert.
         return Session(problems=await _taken(database, sign_up))
-    device_token = issue_device_token(settings, user_id=user_id)
+    device_token = issue_device_token(settings, user_id=user_id, token_version=user.token_version)
     return Session(
         user=user, issued=issue_tokens(settings, user, refresh), device_token=device_token
     )
@@ -202,7 +202,7 @@ async def log_in(
     user_id = None if found is None else found.id
     attempt = await throttle.admit(
         account=throttle.account_key(user_id, login=login),
-        device=_known_device(settings, device_token, user_id=user_id),
+        device=_known_device(settings, device_token, user=found),
         address=client_address,
     )
     password_hash = found.password_hash if found is not None else None
@@ -223,19 +223,23 @@ async def log_in(
     return Session(
         user=found,
         issued=issue_tokens(settings, found, refresh),
-        device_token=issue_device_token(settings, user_id=found.id),
+        device_token=issue_device_token(
+            settings, user_id=found.id, token_version=found.token_version
+        ),
     )
 
 
 def _known_device(
-    settings: Settings, device_token: str | None, *, user_id: int | None
+    settings: Settings, device_token: str | None, *, user: Row[Any] | None
 ) -> str | None:
-    """The device id of a device token issued for this very account; None (an unknown client)
-    for any other, so that a token got for one's own account buys nothing against another."""
+    """The device id of a device token issued for this very account since its credentials
+    last changed; None (an unknown client) for any other, so that a token got for one's own
+    account buys nothing against another, and tokens stockpiled before a password change,
+    logOutEverywhere or a role change buy nothing after it."""
     device = read_device_token(settings, device_token)
-    if device is None or user_id is None or device.user_id != user_id:
+    if device is None or user is None or device.user_id != user.id:
         return None
-    return device.device_id
+    return device.device_id if device.token_version == user.token_version else None
 
 
 async def _user_by_login(database: Database, login: str) -> Row[Any] | None:

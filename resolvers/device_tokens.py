@@ -23,6 +23,9 @@ ALGORITHM = "HS256"
 class Device:
     user_id: int
     device_id: str
+    # The account's token version when the token was issued: logOutEverywhere, a password
+    # change, a role change or deactivation make every earlier device token an unknown client.
+    token_version: int
 
 
 def _key(settings: Settings) -> bytes:
@@ -31,10 +34,11 @@ def _key(settings: Settings) -> bytes:
     return hmac.new(settings.secret_key.encode(), b"quire device tokens", hashlib.sha256).digest()
 
 
-def issue_device_token(settings: Settings, *, user_id: int) -> str:
+def issue_device_token(settings: Settings, *, user_id: int, token_version: int) -> str:
     now = utc_now()
     claims = {
         "sub": str(user_id),
+        "ver": token_version,
         "jti": secrets.token_urlsafe(16),
         "iat": now,
         "exp": now + timedelta(days=settings.login_device_token_days),
@@ -54,8 +58,12 @@ def read_device_token(settings: Settings, token: str | None) -> Device | None:
             _key(settings),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
-            options={"require": ["sub", "jti", "exp", "aud"]},
+            options={"require": ["sub", "jti", "exp", "aud", "ver"]},
         )
-        return Device(user_id=int(claims["sub"]), device_id=str(claims["jti"]))
+        return Device(
+            user_id=int(claims["sub"]),
+            device_id=str(claims["jti"]),
+            token_version=int(claims["ver"]),
+        )
     except (jwt.InvalidTokenError, ValueError):
         return None

@@ -104,6 +104,26 @@ async def test_a_device_token_of_another_account_counts_as_no_device(
     assert _refusal(refused)["budget"] == "account"
 
 
+async def test_device_tokens_from_before_log_out_everywhere_count_as_no_device(
+    client: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """Someone who once knew the password cannot stockpile device tokens to keep guessing
+    after the owner ended every session."""
+    await _sign_up(client)
+    stockpiled = await _device_token(client)
+    session = (await data(client, LOG_IN, _login("ada", PASSWORD)))["logIn"]
+    await client.post(
+        "/graphql",
+        json={"query": "mutation { logOutEverywhere }"},
+        headers={"Authorization": f"Bearer {session['accessToken']}"},
+    )
+
+    await _fail(client, "ada", settings.login_failures_per_account + 1, stockpiled)
+    refused = await execute(client, LOG_IN, _login("ada", PASSWORD, stockpiled))
+
+    assert _refusal(refused)["budget"] == "account"
+
+
 async def test_a_known_device_has_a_failure_budget_of_its_own(
     client: httpx.AsyncClient, database: Database, settings: Settings
 ) -> None:
