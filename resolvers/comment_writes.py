@@ -138,6 +138,11 @@ async def _comment(database: Database, viewer: Viewer, comment_id: int) -> Row[A
     return comment
 
 
+MODERATED_WHILE_EDITING = Problem(
+    None, "The comment was moderated while you edited it: reload it and edit again.", "CONFLICT"
+)
+
+
 async def _status_after_edit(
     connection: AsyncConnection, settings: Settings, viewer: Viewer, comment: Row[Any]
 ) -> CommentStatus:
@@ -170,11 +175,15 @@ async def edit_comment(
         return CommentChange(problems=problems)
     async with begin(database.engine) as connection:
         status = await _status_after_edit(connection, settings, viewer, comment)
-        await connection.execute(
+        # Only over the status the decision was made on: a moderator's verdict in between
+        # (a rejection, say) must not be overwritten by the edit.
+        updated = await connection.execute(
             sa.update(comments_table)
-            .where(COMMENTS.id == comment_id)
+            .where(COMMENTS.id == comment_id, COMMENTS.status == comment.status)
             .values(body=body.strip(), status=status)
         )
+    if updated.rowcount == 0:
+        return CommentChange(problems=[MODERATED_WHILE_EDITING])
     if status is CommentStatus(comment.status):
         return CommentChange(comment_id=comment_id)
     # Only a change of status is news to subscribers: a comment back in moderation.

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from models.columns import utc_now
 from models.database import Database
 from models.tables import CommentStatus, PostStatus, Role, comments_table
+from resolvers import comment_writes
 from resolvers.events import Event, LocalBus
 from resolvers.tokens import issue_access_token
 from settings import Settings
@@ -310,6 +311,37 @@ async def test_untrusted_edit_sends_an_approved_comment_back_to_moderation(
     assert event == Event("comment_added", comment, post_id, "PENDING")
     assert public == {"post": {"comments": {"nodes": []}}}
     assert moderators == {"post": {"comments": {"nodes": [{"body": "Spam", "status": "PENDING"}]}}}
+
+
+async def test_an_edit_does_not_overwrite_a_verdict_given_meanwhile(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    post_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A moderator rejects the comment between the edit's read and its write: the edit is
+    refused (CONFLICT) and the rejection stands."""
+    reader, reader_id = await _user(client, database, settings, Role.READER)
+    comment = await create_comment(database, post_id=post_id, author_id=reader_id, body="Nice")
+    decide = comment_writes._status_after_edit
+
+    async def rejected_meanwhile(connection: Any, *args: Any) -> CommentStatus:
+        await connection.execute(
+            sa.update(comments_table).values(status=CommentStatus.REJECTED.value)
+        )
+        return await decide(connection, *args)
+
+    monkeypatch.setattr(comment_writes, "_status_after_edit", rejected_meanwhile)
+
+    edited = await reader.run(EDIT_STATUS, {"id": _gid("Comment", comment), "body": "Spam"})
+
+    assert edited["data"]["editComment"]["errors"][0]["code"] == "CONFLICT"
+    async with database.engine.connect() as connection:
+        row = (
+            await connection.execute(sa.select(comments_table.c.body, comments_table.c.status))
+        ).one()
+    assert tuple(row) == ("Nice", "REJECTED")
 
 
 @pytest.mark.parametrize("role", [Role.READER, Role.AUTHOR])
