@@ -11,6 +11,7 @@ instance spends from one budget. If Redis fails, requests are let through
 (and logged): an outage of the limiter must not become an outage of the API.
 """
 
+import ipaddress
 import logging
 import math
 import time
@@ -76,16 +77,30 @@ COUNTED = {
 }
 
 
+def address_group(address: str | None) -> str:
+    """What an address budget counts: an IPv4 address itself, an IPv6 address's /64 network
+    (one subscriber holds a whole /64 and could otherwise rotate through 2^64 budgets)."""
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else parsed)
+
+
 def client_key(viewer: Viewer, client_address: str | None) -> str:
     if viewer.user_id is not None:
         return f"user:{viewer.user_id}"
-    return f"address:{client_address or 'unknown'}"
+    return f"address:{address_group(client_address)}"
 
 
 def address_key(client_address: str | None) -> str:
     # Not `address:`: an anonymous client's own budget has that key, and equal limits would
     # make the two budgets one counter.
-    return f"everyone-at:{client_address or 'unknown'}"
+    return f"everyone-at:{address_group(client_address)}"
 
 
 def limits_storage(settings: Settings, purpose: str, redis: Redis | None = None) -> Storage:

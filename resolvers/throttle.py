@@ -32,7 +32,7 @@ from limits.errors import StorageError
 from redis.asyncio import Redis
 
 from resolvers.errors import TooManyAttemptsError
-from resolvers.rate_limits import close_storage, limits_storage
+from resolvers.rate_limits import address_group, close_storage, limits_storage
 from resolvers.redis_circuit import failure_log_level
 from settings import Settings
 
@@ -121,7 +121,7 @@ class LoginThrottle:
         gate = _gate(account)
         if await self.storage.get(gate) > 0:
             raise await self._refusal(gate, budget="account")
-        address_key = None if address is None else f"address:{address}"
+        address_key = None if address is None else f"address:{address_group(address)}"
         if address_key is not None:
             await self._spend(address_key, self.rules.failures_per_address, budget="address")
         try:

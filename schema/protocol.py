@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from resolvers.rate_limits import address_group
 from schema.http import SECURITY_HEADERS
 
 logger = logging.getLogger("quire.server")
@@ -172,10 +173,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self.client is None or not limits.caps(self.client[0]):
             return True
         held = self.bounds.connections_by_address
-        if held[self.client[0]] >= limits.connections_per_address:
+        address = address_group(self.client[0])
+        if held[address] >= limits.connections_per_address:
             return False
-        self.address = self.client[0]
-        held[self.address] += 1
+        self.address = address
+        held[address] += 1
         return True
 
     def _release(self) -> None:

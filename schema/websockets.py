@@ -29,6 +29,7 @@ from resolvers.errors import QuireError
 from resolvers.events import Event, LocalBus
 from resolvers.loaders import Loaders
 from resolvers.observability import WEBSOCKETS
+from resolvers.rate_limits import address_group
 from settings import Settings
 
 PROTOCOLS = ("graphql-transport-ws", "graphql-ws")
@@ -106,7 +107,7 @@ class Sockets:
         if self.events is None or len(self.connections) >= self.settings.ws_max_connections:
             await websocket.close(code=1013, reason="Too many connections; retry later")
             return
-        address = websocket.client.host if websocket.client else "unknown"
+        address = address_group(websocket.client.host if websocket.client else None)
         limit = self.settings.ws_max_connections_per_address
         if self.per_address[address] >= limit:
             reason = f"Too many WebSockets from your address (at most {limit}): close one first."

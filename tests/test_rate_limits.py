@@ -8,9 +8,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from app import close_services, create_app
 from models.database import Database
 from models.tables import Role, users_table
+from resolvers.rate_limits import address_group
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.conftest import REDIS_URL, StatementLog, client_of
@@ -373,3 +374,32 @@ async def test_refused_documents_over_a_websocket_spend_operations_too(
     codes = [answer["payload"][0]["extensions"]["code"] for answer in answers]
     assert [answer["type"] for answer in answers] == ["error"] * 3
     assert codes == ["GRAPHQL_VALIDATION_FAILED", "GRAPHQL_VALIDATION_FAILED", "RATE_LIMITED"]
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        (None, "unknown"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_an_address_budget_counts_ipv6_by_its_network(address: str | None, group: str) -> None:
+    assert address_group(address) == group
+
+
+async def test_clients_of_one_ipv6_network_share_the_anonymous_budget(
+    settings: Settings, database: Database
+) -> None:
+    frugal = create_app(settings.model_copy(update={"rate_limit_operations": "2/minute"}))
+    answers = []
+    for host in ("2001:db8::1", "2001:db8::2:3", "2001:db8::ffff"):
+        transport = httpx.ASGITransport(app=frugal, client=(host, 4000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+            answers.append((await client.post("/graphql", json={"query": QUERY})).status_code)
+    state = frugal.state
+    await close_services(state.database, state.rate_limiter, state.persisted)
+
+    assert answers == [200, 200, 429]
