@@ -192,12 +192,14 @@ for port in "$QUIRE_PORT" "$PGL_PORT"; do
   port_in_use "$port" && die "something already listens on 127.0.0.1:$port; stop it first"
 done
 
-# Rate limits stay on (their cost is part of every request) with budgets wrk cannot exhaust.
+# Rate limits stay on (their cost is part of every request) with budgets wrk cannot exhaust:
+# the client's, and its address's (wrk is one address).
 say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 2 workers, pool $POOL_SIZE)"
 QUIRE_ENV=production DATABASE_URL=$QUIRE_DATABASE_URL QUIRE_DATABASE_POOL_SIZE=$POOL_SIZE \
   QUIRE_SECRET_KEY="$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
   HOST=127.0.0.1 PORT=$QUIRE_PORT QUIRE_WORKERS=2 QUIRE_ACCESS_LOG=false \
   QUIRE_RATE_LIMIT_OPERATIONS="1000000000/minute" QUIRE_RATE_LIMIT_COST="1000000000000/minute" \
+  QUIRE_RATE_LIMIT_ADDRESS_OPERATIONS="1000000000/minute" \
   "$ROOT/.venv/bin/quire" serve >"$RESULTS/quire.log" 2>&1 &
 QUIRE_PID=$!
 STARTED_PIDS+=("$QUIRE_PID:uvicorn")
