@@ -35,6 +35,12 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
+        # Checkouts and check-ins that outlived their cancelled callers (connect()) finish
+        # first, so that their connections are back in the pool and closed with it (a
+        # checkout's give-back starts a check-in: wait for those too, within a bound).
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while _DETACHED and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.wait(set(_DETACHED), timeout=left)
         await self.engine.dispose()
 
 
