@@ -139,17 +139,6 @@ async def _cost_and_values(
     return body["extensions"]["cost"]["requested"], response_values(body.get("data"))
 
 
-# Now and then (about one run in four) an aiosqlite connection of this module's apps is found
-# unclosed when collected: a read cancelled by a failing sibling field, on SQLite, leaves a
-# connection that neither the pool nor its check-in closes. Collected here, in this module,
-# rather than in whichever later test happens to run the collector (the fuzz's); what strands
-# it is not found yet (see the closing note of the security issue).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:<aiosqlite.core.Connection object at .*> was deleted before being closed"
-    ":ResourceWarning"
-)
-
-
 @pytest.fixture(autouse=True)
 def _collect_stranded_connections() -> Iterator[None]:
     """A connection a generated query strands (a resolver cancelled mid-checkout, a check-in
