@@ -35,13 +35,28 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
-        # Checkouts and check-ins that outlived their cancelled callers (connect()) finish
-        # first, so that their connections are back in the pool and closed with it (a
-        # checkout's give-back starts a check-in: wait for those too, within a bound).
-        deadline = asyncio.get_running_loop().time() + 5.0
-        while _DETACHED and (left := deadline - asyncio.get_running_loop().time()) > 0:
-            await asyncio.wait(set(_DETACHED), timeout=left)
+        """Closes the pool once its connections are back (within a bound). A connection
+        checked in after the pool was disposed goes back to a pool nobody closes, and is
+        dropped unclosed: checkouts and check-ins that outlived their cancelled callers
+        (connect()) and reads still running finish first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DISPOSE_GRACE_SECONDS
+        while (left := deadline - loop.time()) > 0:
+            if _DETACHED:
+                await asyncio.wait(set(_DETACHED), timeout=left)
+            elif _checked_out(self.engine) > 0:
+                await asyncio.sleep(0.01)
+            else:
+                break
         await self.engine.dispose()
+
+
+DISPOSE_GRACE_SECONDS = 5.0
+
+
+def _checked_out(engine: AsyncEngine) -> int:
+    checked_out = getattr(engine.pool, "checkedout", None)
+    return int(checked_out()) if callable(checked_out) else 0
 
 
 def _enable_sqlite_integrity(dbapi_connection: Any, _record: Any) -> None:
