@@ -19,7 +19,7 @@ RUN mkdir -p schema resolvers models migrations/versions \
        migrations/__init__.py migrations/versions/__init__.py \
     && /venv/bin/pip install . && /venv/bin/pip uninstall --yes quire
 # The whole schema/ directory: the code, trusted-documents.json and released.graphql.
-COPY app.py settings.py schema.graphql ./
+COPY app.py cli.py settings.py schema.graphql ./
 COPY schema ./schema
 COPY resolvers ./resolvers
 COPY models ./models

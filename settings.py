@@ -174,6 +174,33 @@ class Settings(BaseSettings):
         "x-apollo-operation-name,x-apollo-operation-id,"
         "graphql-client-name,graphql-client-version,x-graphql-client-name,x-graphql-client-version"
     )
+    # Quire's response cache for anonymous reads (GET and POST): in this process's memory, or
+    # in Redis when REDIS_URL is set (shared by every instance). Entries are dropped by tag on
+    # every write; they also expire after the TTL (and before the next scheduled publication).
+    # Per-process memory cannot hear of another process's writes, so without Redis the cache
+    # is off when QUIRE_WORKERS is above 1.
+    response_cache: bool = True
+    response_cache_memory_bytes: int = Field(default=64_000_000, ge=100_000)
+    response_cache_redis_bytes: int = Field(default=256_000_000, ge=100_000)
+    response_cache_redis_entries: int = Field(default=50_000, ge=10)
+    response_cache_ttl_seconds: int = Field(default=600, ge=1)
+    # HTTP caching of public reads (queries over GET without credentials): browsers keep them
+    # max-age seconds (nothing can purge a browser), CDNs the CDN max age, sent in the header
+    # QUIRE_CACHE_CDN_CONTROL_HEADER (Fastly: Surrogate-Control; Cloudflare: CDN-Cache-Control)
+    # and purged by tag; stale-while-revalidate lets either answer while it revalidates.
+    cache_max_age_seconds: int = Field(default=5, ge=0)
+    cache_stale_while_revalidate_seconds: int = Field(default=10, ge=0)
+    cache_cdn_max_age_seconds: int = Field(default=3600, ge=0)
+    cache_cdn_control_header: str = "Surrogate-Control"
+    # The tags of a public response, for purging by tag: Surrogate-Key (Fastly; separated by
+    # spaces) or Cache-Tag (Cloudflare, Akamai; separated by commas).
+    cache_tag_header: str = "Surrogate-Key"
+    # Called after each write with the tags it changed: POST {"tags": [...]} (see
+    # resolvers/cache_purge.py). The authorization is sent as the Authorization header.
+    cache_purge_url: str | None = None
+    cache_purge_authorization: str | None = Field(default=None, repr=False)
+    # Responses from this size on are compressed (brotli or gzip, as the client accepts).
+    compression_minimum_bytes: int = Field(default=1_000, ge=0)
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True

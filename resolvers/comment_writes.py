@@ -25,7 +25,8 @@ POSTS = posts_table.c
 class CommentChange:
     comment_id: int | None = None
     problems: list[Problem] | None = None
-    # What subscriptions need to hear of a committed change.
+    # What subscriptions and the response cache need to hear of a committed change (status:
+    # only when it changed).
     post_id: int | None = None
     status: CommentStatus | None = None
 
@@ -185,16 +186,19 @@ async def edit_comment(
     if updated.rowcount == 0:
         return CommentChange(problems=[MODERATED_WHILE_EDITING])
     if status is CommentStatus(comment.status):
-        return CommentChange(comment_id=comment_id)
+        return CommentChange(comment_id=comment_id, post_id=comment.post_id)
     # Only a change of status is news to subscribers: a comment back in moderation.
     return CommentChange(comment_id=comment_id, post_id=comment.post_id, status=status)
 
 
-async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int) -> None:
+async def delete_comment(database: Database, *, viewer: Viewer, comment_id: int) -> int:
+    """Deletes the comment and its replies; returns the id of its post."""
     comment = await _comment(database, viewer, comment_id)
     require_comment_remover(viewer, comment)
     async with begin(database.engine) as connection:
         await connection.execute(sa.delete(comments_table).where(COMMENTS.id == comment_id))
+    post_id: int = comment.post_id
+    return post_id
 
 
 async def moderate_comment(

@@ -13,7 +13,8 @@ from resolvers import accounts, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.events import LocalBus
 from resolvers.loaders import Loaders
-from resolvers.rate_limits import RateLimiter
+from resolvers.rate_limits import RateLimiter, Spending
+from resolvers.response_cache import Invalidator
 from resolvers.throttle import LoginThrottle
 from resolvers.visibility import ANONYMOUS, Viewer
 from settings import Settings
@@ -49,6 +50,15 @@ class Context:
     # A WebSocket's bearer credentials: each operation and each event delivered on the socket
     # is authorized again with them against the user's current state.
     authorization: str | None = None
+    # What writes call after their commit with the cache tags they changed.
+    invalidator: Invalidator | None = None
+    # Set by schema/caching.py's ReadScope: a query whose root fields are all public.
+    public_read: bool = False
+    # The answer depends on who asks although nobody is signed in (e.g. a preview token):
+    # never cached.
+    private: bool = False
+    # The caller's rate-limit budgets after this operation (sent as RateLimit headers).
+    spending: Spending | None = None
 
 
 async def authenticate(
@@ -110,6 +120,7 @@ async def build_context(
     rate_limiter: RateLimiter | None = None,
     response: Any = None,
     events: LocalBus | None = None,
+    invalidator: Invalidator | None = None,
 ) -> Context:
     credentials_error = None
     try:
@@ -131,6 +142,7 @@ async def build_context(
         rate_limiter=rate_limiter,
         response=response,
         events=events,
+        invalidator=invalidator,
     )
 
 

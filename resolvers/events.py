@@ -195,7 +195,13 @@ class PublishScheduler:
         self.heap: list[tuple[float, int]] = []
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        # Called with a post's id when its time comes (the response cache drops its tags).
+        self.due_listeners: list[Callable[[int], None]] = []
         bus.listeners.append(self._on_event)
+
+    def next_due(self) -> float | None:
+        """When the next scheduled post becomes visible (epoch seconds), if one is scheduled."""
+        return self.heap[0][0] if self.heap else None
 
     def add(self, post_id: int, at: float) -> None:
         heapq.heappush(self.heap, (at, post_id))
@@ -216,6 +222,8 @@ class PublishScheduler:
             now = self.clock()
             while self.heap and self.heap[0][0] <= now:
                 _, post_id = heapq.heappop(self.heap)
+                for listener in self.due_listeners:
+                    listener(post_id)
                 self.bus.deliver_locally(Event("post_published", post_id))
             delay = self.heap[0][0] - now if self.heap else None
             with contextlib.suppress(TimeoutError):

@@ -98,6 +98,17 @@ LOADER_BATCH = Histogram(
     ["loader"],
     buckets=(1, 2, 5, 10, 20, 50, 100, 250, 1000),
 )
+RESPONSE_CACHE = Counter(
+    "quire_response_cache",
+    "Response cache lookups (hit, miss, bypass), stores (stored, not_stored: a write came "
+    "while the read ran) and invalidations",
+    ["result"],
+)
+CACHE_PURGES = Counter(
+    "quire_cache_purges",
+    "Calls of the CDN purge hook by outcome (sent, failed, dropped)",
+    ["outcome"],
+)
 RATE_LIMITED = Counter(
     "quire_rate_limit_rejections", "Operations refused by a rate limit", ["budget"]
 )

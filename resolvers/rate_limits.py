@@ -50,22 +50,11 @@ class Budget:
         """When the window ends, to the whole second (rounded up: never before it does)."""
         return datetime.fromtimestamp(math.ceil(self.reset_at), tz=UTC)
 
-    def as_extension(self) -> dict[str, object]:
-        # The format of the DateTime scalar, as apiLimits gives it.
-        return {
-            "limit": self.limit,
-            "remaining": self.remaining,
-            "resetAt": self.reset_time.isoformat(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Spending:
     operations: Budget
     cost: Budget
-
-    def as_extension(self) -> dict[str, object]:
-        return {"operations": self.operations.as_extension(), "cost": self.cost.as_extension()}
 
 
 # What a refusal says each budget counts.

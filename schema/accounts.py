@@ -10,10 +10,12 @@ from strawberry import relay
 
 from models.tables import Role
 from resolvers import accounts, administration, profiles
+from resolvers.cache_tags import EVERYTHING, author_changed
 from resolvers.context import Info
 from resolvers.errors import ForbiddenError, NotFoundError, Problem
 from resolvers.events import Event, publish
 from resolvers.rate_limits import RateLimitedError
+from resolvers.response_cache import invalidate
 from schema.connections import Connection
 from schema.ids import user_id_of
 from schema.inputs import PostOrder
@@ -208,6 +210,9 @@ class AccountMutation:
         except RateLimitedError as error:
             answer_rate_limited(context.response, error)
             raise
+        if session.user is not None:
+            # A new profile: author(username:) no longer answers null for it.
+            await invalidate(context.invalidator, author_changed(session.user.id))
         return AuthPayload.from_session(session)
 
     @strawberry.mutation(description="Start a session with a username or email and password.")
@@ -277,6 +282,8 @@ class AccountMutation:
                 display_name=input.display_name, bio=input.bio, avatar_url=input.avatar_url
             ),
         )
+        if user is not None and not problems:
+            await invalidate(info.context.invalidator, author_changed(user.id))
         return ProfilePayload(
             user=None if user is None else User.from_row(user),
             errors=[UserError.from_problem(problem) for problem in problems],
@@ -309,6 +316,8 @@ async def _administer(
     if row is None:
         raise NotFoundError("No such user.")
     if changed:
+        # Which of the user's posts, comments and profile anyone sees may change with it.
+        await invalidate(info.context.invalidator, {EVERYTHING})
         await publish(info.context, Event("credentials_changed", target))
     return User.from_row(row)
 

@@ -6,8 +6,10 @@ import strawberry
 
 from models.tables import CommentStatus
 from resolvers import comment_writes
+from resolvers.cache_tags import comment_changed
 from resolvers.context import Info
 from resolvers.events import Event, publish
+from resolvers.response_cache import invalidate
 from schema.accounts import UserError
 from schema.ids import node_id_of
 from schema.permissions import CanModerate, IsAuthenticated
@@ -39,6 +41,12 @@ class CommentPayload:
         return cls(comment=None if row is None else Comment.from_row(row, loaders))
 
 
+async def _comment_changed(info: Info, change: comment_writes.CommentChange) -> None:
+    if change.comment_id is not None and change.post_id is not None:
+        tags = comment_changed(change.comment_id, post_id=change.post_id)
+        await invalidate(info.context.invalidator, tags)
+
+
 @strawberry.type
 class DeleteCommentPayload:
     deleted_id: strawberry.ID
@@ -62,6 +70,7 @@ class DiscussionMutation:
             if input.parent_id is None
             else node_id_of(input.parent_id, "Comment", "parentId"),
         )
+        await _comment_changed(info, change)
         if change.comment_id is not None and change.status is not None:
             await publish(
                 context,
@@ -83,6 +92,7 @@ class DiscussionMutation:
             comment_id=node_id_of(id, "Comment", "id"),
             body=body,
         )
+        await _comment_changed(info, change)
         if change.comment_id is not None and change.status is CommentStatus.PENDING:
             # Back in moderation: moderators hear of it as of a new pending comment.
             await publish(
@@ -96,11 +106,11 @@ class DiscussionMutation:
         description="Delete your own comment (editors: any comment) and its replies.",
     )
     async def delete_comment(self, info: Info, id: strawberry.ID) -> DeleteCommentPayload:
-        await comment_writes.delete_comment(
-            info.context.database,
-            viewer=info.context.viewer,
-            comment_id=node_id_of(id, "Comment", "id"),
+        comment_id = node_id_of(id, "Comment", "id")
+        post_id = await comment_writes.delete_comment(
+            info.context.database, viewer=info.context.viewer, comment_id=comment_id
         )
+        await invalidate(info.context.invalidator, comment_changed(comment_id, post_id=post_id))
         return DeleteCommentPayload(deleted_id=id)
 
     @strawberry.mutation(
@@ -115,6 +125,7 @@ class DiscussionMutation:
             comment_id=node_id_of(id, "Comment", "id"),
             status=status,
         )
+        await _comment_changed(info, change)
         if change.comment_id is not None and status is CommentStatus.APPROVED:
             await publish(
                 info.context,

@@ -18,9 +18,12 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    Lexer,
     NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
+    Source,
     StringValueNode,
+    TokenKind,
     validate,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -30,7 +33,7 @@ from strawberry.types.graphql import OperationType
 
 from models.tables import Role
 from resolvers.observability import RATE_LIMITED
-from resolvers.rate_limits import RateLimitedError, RateLimiter, Spending, client_key
+from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key
 from resolvers.visibility import Viewer
 from schema.cost import LimitExceeded, Limits, measure_document
 from schema.telemetry import COST_ATTRIBUTE
@@ -81,7 +84,6 @@ class QueryLimits(SchemaExtension):
     def __init__(self) -> None:
         self.cost: int | None = None
         self.limits: Limits | None = None
-        self.spending: Spending | None = None
 
     def _code_parse_errors(self) -> None:
         """Syntax errors carry GRAPHQL_PARSE_FAILED (as in Apollo Server), and the parser's
@@ -93,8 +95,7 @@ class QueryLimits(SchemaExtension):
             if not isinstance(error, GraphQLSyntaxError) or error.extensions:
                 continue
             error.extensions = {"code": "GRAPHQL_PARSE_FAILED"}
-            # graphql-core names no type for this one: its message is all there is.
-            if settings is not None and "Document contains more than" in error.message:
+            if settings is not None and _over_token_limit(context.query, settings.max_query_tokens):
                 error.message = (
                     f"The query has more than {settings.max_query_tokens} tokens; send a "
                     "smaller document (see apiLimits)."
@@ -175,7 +176,7 @@ class QueryLimits(SchemaExtension):
         assert context.graphql_document is not None
         rules = (*context.validation_rules, NoNulCharacters)
         if settings is not None and not introspection_allowed(settings, context.context.viewer):
-            rules = (*rules, NoSchemaIntrospectionCustomRule)
+            rules = (*rules, NoIntrospection)
         # Off the event loop: graphql-core's OverlappingFieldsCanBeMerged compares repeated
         # fields pairwise, and a document within every limit can keep it busy for 70 ms.
         errors = await VALIDATION_CACHE.validate(
@@ -188,9 +189,7 @@ class QueryLimits(SchemaExtension):
         )
         for error in errors:
             if not (error.extensions or {}).get("code"):
-                introspection = error.message.startswith("GraphQL introspection has been disabled")
-                code = "INTROSPECTION_DISABLED" if introspection else "GRAPHQL_VALIDATION_FAILED"
-                error.extensions = {"code": code}
+                error.extensions = {"code": "GRAPHQL_VALIDATION_FAILED"}
         return errors
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -202,7 +201,7 @@ class QueryLimits(SchemaExtension):
             try:
                 # The operation itself was spent before parsing: by the view over HTTP, by
                 # the WebSocket protocol handler (schema/websocket_protocols.py) on a socket.
-                self.spending = await limiter.spend_cost(client, self.cost)
+                quire.spending = await limiter.spend_cost(client, self.cost)
             except RateLimitedError as error:
                 answer_rate_limited(quire.response, error)
                 refusal = GraphQLError(error.message, original_error=error)
@@ -217,10 +216,26 @@ class QueryLimits(SchemaExtension):
         self._code_parse_errors()
         if self.cost is None or self.limits is None:
             return {}
-        results: dict[str, Any] = {"cost": {"requested": self.cost, "limit": self.limits.max_cost}}
-        if self.spending is not None:
-            results["rateLimit"] = self.spending.as_extension()
-        return results
+        return {"cost": {"requested": self.cost, "limit": self.limits.max_cost}}
+
+
+class NoIntrospection(NoSchemaIntrospectionCustomRule):
+    """graphql-core's rule, with the code clients can act on."""
+
+    def report_error(self, error: GraphQLError) -> None:
+        error.extensions = {"code": "INTROSPECTION_DISABLED"}
+        super().report_error(error)
+
+
+def _over_token_limit(query: str | None, limit: int) -> bool:
+    """Whether a document that failed to parse holds more tokens than the parser allows: the
+    parser reports its token limit as a plain syntax error, so the tokens are counted again
+    (only after a syntax error, and never past the limit)."""
+    lexer = Lexer(Source(query or ""))
+    try:
+        return all(lexer.advance().kind is not TokenKind.EOF for _ in range(limit + 1))
+    except GraphQLSyntaxError:
+        return False
 
 
 def document_too_large(query: str | None, settings: Settings) -> GraphQLError | None:

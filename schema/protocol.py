@@ -10,17 +10,17 @@ connection.
 
 import asyncio
 import ipaddress
-import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from resolvers.rate_limits import address_group
-from schema.http import SECURITY_HEADERS
+from schema.middleware import SECURITY_HEADERS
+from schema.refusals import Refusal
 
 logger = logging.getLogger("quire.server")
 
@@ -210,7 +210,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             return
         seconds = self.bounds.limits.head_timeout_seconds
         message = f"Send the request line and headers within {seconds:g} seconds."
-        self._refuse(408, message, "REQUEST_TIMEOUT")
+        self._refuse(Refusal.coded(408, message, "REQUEST_TIMEOUT"))
 
     def _body_stalled(self) -> None:
         self.timer = None
@@ -227,18 +227,18 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if started:
             self.transport.close()
         else:
-            self._refuse(408, message, "REQUEST_TIMEOUT")
+            self._refuse(Refusal.coded(408, message, "REQUEST_TIMEOUT"))
 
     def _refuse_head_too_large(self) -> None:
         limit = self.bounds.limits.head_bytes
         message = f"The request line and headers may hold at most {limit} bytes."
         self._stop_cycle()
-        self._refuse(431, message, "REQUEST_HEADERS_TOO_LARGE")
+        self._refuse(Refusal.coded(431, message, "REQUEST_HEADERS_TOO_LARGE"))
 
     def _refuse_connection(self) -> None:
         limit = self.bounds.limits.connections_per_address
         message = f"At most {limit} connections per client address; reuse an open connection."
-        self._refuse(429, message, "TOO_MANY_CONNECTIONS", [(b"retry-after", b"1")])
+        self._refuse(Refusal.coded(429, message, "TOO_MANY_CONNECTIONS", {"retry-after": "1"}))
 
     def _stop_cycle(self) -> None:
         """The application, if it runs, sees a disconnect and its response goes nowhere."""
@@ -246,13 +246,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True
             self.cycle.message_event.set()
 
-    def _refuse(
-        self,
-        status: int,
-        message: str,
-        code: str,
-        headers: Iterable[tuple[bytes, bytes]] = (),
-    ) -> None:
+    def _refuse(self, refusal: Refusal) -> None:
         if (
             self.cycle is not None
             and self.cycle.response_started
@@ -262,18 +256,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             self._stop_cycle()
             self.transport.close()
             return
-        logger.info("refused %s (%s) from %s", status, code, self.client and self.client[0])
-        body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+        client = self.client and self.client[0]
+        logger.info("refused %s (%s) from %s", refusal.status, refusal.code, client)
+        body = refusal.body()
         head = [
             *self.server_state.default_headers,
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
+            *refusal.raw_headers(body),
             (b"connection", b"close"),
             *SECURITY_HEADERS,
-            *headers,
         ]
         lines = b"".join(name + b": " + value + b"\r\n" for name, value in head)
-        self.transport.write(STATUS_LINE[status] + lines + b"\r\n" + body.encode())
+        self.transport.write(STATUS_LINE[refusal.status] + lines + b"\r\n" + body)
         self.transport.close()
 
     def _arm(self, seconds: float, callback: Callable[[], None]) -> None:

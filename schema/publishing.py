@@ -8,8 +8,10 @@ import strawberry
 
 from models.tables import PostStatus
 from resolvers import post_writes
+from resolvers.cache_tags import post_changed
 from resolvers.context import Info
 from resolvers.events import Event, publish
+from resolvers.response_cache import invalidate
 from schema.accounts import UserError
 from schema.ids import node_id_of
 from schema.permissions import CanWritePosts
@@ -46,6 +48,9 @@ class PostPayload:
 
     @classmethod
     async def from_change(cls, info: Info, change: post_writes.PostChange) -> Self:
+        """The payload of a write; a committed change drops the post's cache tags first."""
+        if change.post_id is not None and not change.problems:
+            await invalidate(info.context.invalidator, post_changed(change.post_id))
         if change.problems:
             return cls(errors=[UserError.from_problem(problem) for problem in change.problems])
         assert change.post_id is not None
@@ -114,9 +119,11 @@ class PublishingMutation:
         permission_classes=[CanWritePosts], description="Delete a post and its comments."
     )
     async def delete_post(self, info: Info, id: strawberry.ID) -> DeletePostPayload:
+        post_id = post_id_of(id)
         await post_writes.delete_post(
-            info.context.database, viewer=info.context.viewer, post_id=post_id_of(id)
+            info.context.database, viewer=info.context.viewer, post_id=post_id
         )
+        await invalidate(info.context.invalidator, post_changed(post_id))
         return DeletePostPayload(deleted_id=id)
 
 

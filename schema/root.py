@@ -17,11 +17,13 @@ from models.database import connection_lost
 from models.tables import users_table
 from resolvers import authors, posts, tags
 from resolvers.arguments import require_fits, require_search_query
+from resolvers.cache_tags import AUTHORS, POSTS, node_tag, record
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError, QuireError
 from resolvers.pagination import Page
 from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation, User
+from schema.caching import ReadScope
 from schema.connections import Connection, connection_from_page
 from schema.cost import MAX_NODES
 from schema.discussion import DiscussionMutation
@@ -72,6 +74,8 @@ def _parse_global_id(value: str) -> tuple[Any, int]:
 
 async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
     parsed = [_parse_global_id(value) for value in ids]
+    # Found or not: a cached null must go when the node becomes visible.
+    record(*(node_tag(node_type.__name__, node_id) for node_type, node_id in parsed))
     results: list[relay.Node | None] = []
     for node_type, node_id in parsed:
         found = await node_type.resolve_nodes(info=info, node_ids=[str(node_id)])
@@ -86,7 +90,9 @@ class RateBudget:
     reset_at: datetime
 
 
-@strawberry.type(description="What is left of your rate-limit budgets (see extensions.rateLimit).")
+@strawberry.type(
+    description="What is left of your rate-limit budgets (also in the RateLimit response header)."
+)
 class RateLimitStatus:
     operations: RateBudget = strawberry.field(description="Operations per window.")
     cost: RateBudget = strawberry.field(description="Summed query cost per window.")
@@ -182,6 +188,7 @@ class Query(AccountQuery):
         filter: PostFilter | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection[Post]:
+        record(POSTS)
         order = order_by or DEFAULT_POST_ORDER
         sort = post_sort(info, order)
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
@@ -209,6 +216,7 @@ class Query(AccountQuery):
         if (id is None) == (slug is None):
             raise BadUserInputError("Pass exactly one of id and slug.")
         if slug is not None:
+            record(POSTS)
             row = await posts.post_by_slug(
                 info.context.database, viewer=info.context.viewer, slug=slug
             )
@@ -217,6 +225,7 @@ class Query(AccountQuery):
         node_type, node_id = _parse_global_id(id)
         if node_type is not Post:
             return None
+        record(node_tag("Post", node_id))
         row = await info.context.loaders.post_by_id.load(node_id)
         return None if row is None else Post.from_row(row, info.context.loaders)
 
@@ -229,6 +238,7 @@ class Query(AccountQuery):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Author]:
+        record(AUTHORS)
         sort = authors.AUTHOR_SORT
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
         database, viewer = info.context.database, info.context.viewer
@@ -241,6 +251,7 @@ class Query(AccountQuery):
 
     @strawberry.field
     async def author(self, info: Info, username: str) -> Author | None:
+        record(AUTHORS)
         row = await authors.author_by_username(
             info.context.database, viewer=info.context.viewer, username=username
         )
@@ -255,6 +266,7 @@ class Query(AccountQuery):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Tag]:
+        record(POSTS)  # tags carried by the posts you can see
         sort = tags.TAG_SORT
         request = request_page(info, sort=sort, first=first, after=after, last=last, before=before)
         database, viewer = info.context.database, info.context.viewer
@@ -267,6 +279,7 @@ class Query(AccountQuery):
 
     @strawberry.field(description="A tag by slug; null unless a post you can see carries it.")
     async def tag(self, info: Info, slug: str) -> Tag | None:
+        record(POSTS)
         row = await tags.tag_by_slug(info.context.database, viewer=info.context.viewer, slug=slug)
         return None if row is None else Tag.from_row(row, info.context.loaders)
 
@@ -279,6 +292,7 @@ class Query(AccountQuery):
         after: str | None = None,
     ) -> Connection[Post]:
         require_search_query(query, settings=info.context.settings)
+        record(POSTS)
         database, viewer = info.context.database, info.context.viewer
         sort = posts.search_sort(database, viewer, query)[0]
         request = request_page(info, sort=sort, first=first, after=after, last=None, before=None)
@@ -403,6 +417,7 @@ def create_schema(
             RefuseBadCredentials,
             RefuseSubscriptionsOverHttp,
             QueryLimits,
+            ReadScope,
             MaskUnexpectedErrors,
         ],
     )

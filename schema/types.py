@@ -18,6 +18,7 @@ from strawberry.types.nodes import SelectedField
 
 from models.tables import CommentStatus, PostStatus
 from resolvers import comments, markdown, posts
+from resolvers.cache_tags import POSTS, node_tag, record, record_node
 from resolvers.context import Info
 from resolvers.errors import QuireError
 from resolvers.loaders import Loaders
@@ -92,6 +93,9 @@ class Tag(relay.Node):
     name: str
     slug: str
 
+    def __post_init__(self) -> None:
+        record_node("Tag", self.id)
+
     @classmethod
     def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(id=row.id, name=row.name, slug=row.slug)
@@ -104,6 +108,7 @@ class Tag(relay.Node):
 
     @strawberry.field(description="Posts with this tag that you can see.")
     async def post_count(self, info: Info) -> int:
+        record(POSTS)
         return await info.context.loaders.post_count_by_tag_id.load(self.id)
 
     @strawberry.field(description="Posts with this tag, newest first unless ordered otherwise.")
@@ -116,6 +121,7 @@ class Tag(relay.Node):
         before: str | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection["Post"]:
+        record(POSTS)
         loaders = info.context.loaders
         return await load_post_connection(
             info,
@@ -135,6 +141,9 @@ class Author(relay.Node):
     bio: str
     avatar_url: str | None
 
+    def __post_init__(self) -> None:
+        record_node("Author", self.id)
+
     @classmethod
     def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
         return cls(
@@ -153,6 +162,7 @@ class Author(relay.Node):
 
     @strawberry.field(description="Published posts by this author.")
     async def post_count(self, info: Info) -> int:
+        record(POSTS)
         return await info.context.loaders.post_count_by_author_id.load(self.id)
 
     @strawberry.field(description="Posts by this author, newest first unless ordered otherwise.")
@@ -165,6 +175,7 @@ class Author(relay.Node):
         before: str | None = None,
         order_by: PostOrder | None = None,
     ) -> Connection["Post"]:
+        record(POSTS)
         loaders = info.context.loaders
         return await load_post_connection(
             info,
@@ -199,6 +210,11 @@ class Comment(relay.Node):
     post_id: strawberry.Private[int]
     parent_id: strawberry.Private[int | None]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A comment is read through its post (lists, counts): a comment write drops the post's
+        # tag, which reaches every cached comment of that post, replies and deleted ones too.
+        record(node_tag("Comment", self.id), node_tag("Post", self.post_id))
 
     @classmethod
     def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:
@@ -266,6 +282,9 @@ class Post(relay.Node):
         description="Visible comments on this post, replies included."
     )
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        record_node("Post", self.id)
 
     @classmethod
     def from_row(cls, row: Row[Any], loaders: Loaders) -> Self:

@@ -83,6 +83,9 @@ def settings(database_url: str) -> Settings:
         argon2_time_cost=1,
         argon2_memory_cost_kib=8,
         argon2_parallelism=1,
+        # Factories write to the database directly, past the writes that drop cache tags:
+        # the response cache is on in the tests of it (tests/test_caching.py).
+        response_cache=False,
         _env_file=None,
     )
 

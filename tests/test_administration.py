@@ -139,7 +139,7 @@ def _create_admin(
     return subprocess.run(  # noqa: S603
         [
             sys.executable,
-            "app.py",
+            "cli.py",
             "create-admin",
             "--username",
             username,

@@ -133,7 +133,15 @@ def test_dependencies_install_in_a_layer_before_the_code(build: Stage) -> None:
     assert copied_before <= {"pyproject.toml", "README.md"}, copied_before
     code_copies = [i for i in build.all("COPY") if build.index(i) > build.index(install)]
     copied_after = {word for i in code_copies for word in i.body.split()[:-1]}
-    assert {"app.py", "settings.py", "schema", "resolvers", "models", "migrations"} <= copied_after
+    assert {
+        "app.py",
+        "cli.py",
+        "settings.py",
+        "schema",
+        "resolvers",
+        "models",
+        "migrations",
+    } <= copied_after
     editable = next(i for i in build.all("RUN") if "--editable" in i.arguments)
     assert "--no-deps" in editable.arguments
     assert instructions.index(editable) > max(instructions.index(i) for i in code_copies)

@@ -2,6 +2,7 @@
 RATE_LIMITED, budgets reported in extensions and apiLimits, one budget across instances; the
 operations of every client at one address, and sign-ups per address."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -88,8 +89,8 @@ async def test_summed_cost_over_the_budget_is_refused(
         second = await post(client)
         refused = await post(client)
 
-    assert first.json()["extensions"]["rateLimit"]["cost"]["remaining"] == 7
-    assert second.json()["extensions"]["rateLimit"]["cost"]["remaining"] == 2
+    assert budgets(first)["cost"][0] == 7
+    assert budgets(second)["cost"][0] == 2
     assert refused.status_code == 429
     assert refused.headers["retry-after"]
     error = refused.json()["errors"][0]
@@ -99,25 +100,41 @@ async def test_summed_cost_over_the_budget_is_refused(
     assert refused.json()["data"] is None
 
 
-async def test_responses_report_the_remaining_budgets(client: httpx.AsyncClient) -> None:
-    first = (await post(client)).json()["extensions"]["rateLimit"]
-    second = (await post(client)).json()["extensions"]["rateLimit"]
+def budgets(response: httpx.Response) -> dict[str, tuple[int, int]]:
+    """The RateLimit header field: budget -> (remaining, seconds until the window resets)."""
+    found: dict[str, tuple[int, int]] = {}
+    for item in response.headers["ratelimit"].split(","):
+        name, *parameters = item.strip().split(";")
+        values = dict(parameter.split("=") for parameter in parameters)
+        found[name.strip('"')] = (int(values["r"]), int(values["t"]))
+    return found
 
-    assert first["operations"]["limit"] == 600
-    assert second["operations"]["remaining"] == first["operations"]["remaining"] - 1
-    assert second["cost"]["remaining"] == first["cost"]["remaining"] - 5
-    assert second["cost"]["resetAt"].endswith("+00:00")
+
+async def test_responses_report_the_remaining_budgets_in_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    first = await post(client)
+    second = await post(client)
+
+    assert first.headers["ratelimit-policy"] == ('"operations";q=600;w=60, "cost";q=200000;w=60')
+    assert budgets(second)["operations"][0] == budgets(first)["operations"][0] - 1
+    assert budgets(second)["cost"][0] == budgets(first)["cost"][0] - 5
+    assert 0 < budgets(second)["cost"][1] <= 60
+    assert "rateLimit" not in second.json()["extensions"]  # per caller: not in the body
 
 
-async def test_the_reset_time_has_one_format_in_the_body_and_in_api_limits(
+async def test_api_limits_and_the_header_tell_the_same_reset_time(
     client: httpx.AsyncClient,
 ) -> None:
     query = "{ apiLimits { rateLimit { cost { resetAt } } } }"
 
-    body = (await client.post("/graphql", json={"query": query})).json()
+    response = await client.post("/graphql", json={"query": query})
 
-    in_api_limits = body["data"]["apiLimits"]["rateLimit"]["cost"]["resetAt"]
-    assert in_api_limits == body["extensions"]["rateLimit"]["cost"]["resetAt"]
+    reset_at = datetime.fromisoformat(
+        response.json()["data"]["apiLimits"]["rateLimit"]["cost"]["resetAt"]
+    )
+    seconds = budgets(response)["cost"][1]
+    assert abs((reset_at - datetime.now(UTC)).total_seconds() - seconds) <= 2
 
 
 async def test_api_limits_report_the_callers_budget(client: httpx.AsyncClient) -> None:
@@ -152,7 +169,8 @@ async def test_limits_off_report_no_budget(settings: Settings, database: Databas
         responses = [await post(client) for _ in range(3)]
 
     assert all(response.status_code == 200 for response in responses)
-    assert "rateLimit" not in responses[-1].json()["extensions"]
+    assert "ratelimit" not in responses[-1].headers
+    assert "ratelimit-policy" not in responses[-1].headers
 
 
 async def test_two_instances_sharing_redis_spend_one_budget(

@@ -1,7 +1,6 @@
-"""HTTP-level protections on every response and request: security headers, refusal of the
-content types a cross-site form can send, and a request body size limit."""
+"""The ASGI middleware around every request: security headers, refusal of the content types
+a cross-site form can send and of oversized bodies, request ids, and HTTP metrics."""
 
-import json
 import time
 import uuid
 
@@ -9,6 +8,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from resolvers.observability import HTTP_LATENCY, HTTP_REQUESTS, start_tally
+from schema.refusals import Refusal
 
 # GraphiQL needs inline styles; everything it runs comes from Quire itself (script-src 'self').
 CONTENT_SECURITY_POLICY = (
@@ -24,26 +24,6 @@ SECURITY_HEADERS = [
 ]
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 GRAPHQL_CONTENT_TYPES = ("application/json", "application/graphql-response+json")
-
-
-def _error_response(status: int, message: str, code: str) -> tuple[int, bytes]:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return status, json.dumps(body).encode()
-
-
-async def _send_error(send: Send, status: int, message: str, code: str) -> None:
-    status, body = _error_response(status, message, code)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class SecurityHeaders:
@@ -90,16 +70,12 @@ class GraphQLRequestGuard:
             return
         content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
         if content_type not in GRAPHQL_CONTENT_TYPES:
-            await _send_error(
-                send,
-                415,
-                "Send GraphQL requests as application/json.",
-                "UNSUPPORTED_MEDIA_TYPE",
-            )
+            message = "Send GraphQL requests as application/json."
+            await Refusal.coded(415, message, "UNSUPPORTED_MEDIA_TYPE").send(send)
             return
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+            await self._too_large().send(send)
             return
         started = False
 
@@ -113,14 +89,15 @@ class GraphQLRequestGuard:
         except RequestTooLarge:
             # A chunked body announced no length and outgrew the limit while being read.
             if not started:
-                await _send_error(send, 413, self._too_large(), "REQUEST_TOO_LARGE")
+                await self._too_large().send(send)
         except ClientDisconnect:
             # The client left, or the server cut it off for stalling its body (schema/protocol.py
             # already answered 408): there is no one to answer, and nothing went wrong here.
             return
 
-    def _too_large(self) -> str:
-        return f"The request body may hold at most {self.max_body_bytes} bytes."
+    def _too_large(self) -> Refusal:
+        message = f"The request body may hold at most {self.max_body_bytes} bytes."
+        return Refusal.coded(413, message, "REQUEST_TOO_LARGE")
 
     def _limited(self, receive: Receive) -> Receive:
         received = 0
@@ -131,7 +108,7 @@ class GraphQLRequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise RequestTooLarge(self._too_large())
+                    raise RequestTooLarge
             return message
 
         return limited_receive

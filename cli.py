@@ -1,0 +1,187 @@
+"""The `quire` command: serve, migrate, seed, create-admin, export-schema, check and
+check-documents. Each command reads the settings once and does one job."""
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from app import SCHEMA_FILE, create_app
+from models.database import create_database
+from models.health import readiness
+from models.migrations import head_revision
+from resolvers.services import create_redis
+from schema.root import create_schema
+from schema.workers import serve
+from settings import Settings
+
+DOCUMENTS_MANIFEST = Path(__file__).parent / "schema" / "trusted-documents.json"
+RELEASED_SCHEMA = Path(__file__).parent / "schema" / "released.graphql"
+
+
+def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
+    serve(settings, create_app)
+
+
+def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.migrations import upgrade
+
+    upgrade(settings.database_url, revision=arguments.revision)
+
+
+def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.seed import SeedSizes, seed_database
+
+    sizes = SeedSizes(
+        authors=arguments.authors,
+        readers=arguments.readers,
+        posts=arguments.posts,
+        comments=arguments.comments,
+        tags=arguments.tags,
+    )
+    created = asyncio.run(
+        seed_database(
+            settings.database_url,
+            sizes=sizes,
+            random_seed=arguments.random_seed,
+            reset=arguments.reset,
+            if_empty=arguments.if_empty,
+        )
+    )
+    print("seeded demo data" if created else "database already has posts; left unchanged")
+
+
+def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.passwords import create_passwords
+    from models.tables import Role
+    from resolvers.accounts import SignUp
+    from resolvers.administration import create_user_with_role
+
+    password = os.environ.get("QUIRE_ADMIN_PASSWORD") or getpass.getpass("Admin password: ")
+    sign_up = SignUp(
+        username=arguments.username,
+        email=arguments.email,
+        password=password,
+        display_name=arguments.display_name or arguments.username,
+    )
+
+    async def create() -> tuple[int | None, list[Any]]:
+        database = create_database(settings)
+        try:
+            return await create_user_with_role(
+                database, passwords=create_passwords(settings), sign_up=sign_up, role=Role.ADMIN
+            )
+        finally:
+            await database.dispose()
+
+    user_id, problems = asyncio.run(create())
+    if problems:
+        raise SystemExit("\n".join(f"{p.field or 'input'}: {p.message}" for p in problems))
+    print(f"created admin {sign_up.username.strip().lower()} (id {user_id})")
+
+
+def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
+    from strawberry.printer import print_schema
+
+    Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
+
+
+def _check(settings: Settings, _arguments: argparse.Namespace) -> None:
+    """Settings (already read when this runs), database, migrations and Redis, as /readyz."""
+
+    async def run() -> list[Any]:
+        database = create_database(settings)
+        redis = create_redis(settings)
+        try:
+            return await readiness(database, redis, head_revision())
+        finally:
+            await database.dispose()
+            if redis is not None:
+                await redis.aclose()
+
+    checks = asyncio.run(run())
+    print(f"settings: ok ({settings.env}, {settings.database_url.split(':', 1)[0]})")
+    for check in checks:
+        print(f"{check.name}: {'ok' if check.ok else 'FAILED'} ({check.detail})")
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
+
+
+def _check_documents(_settings: Settings, arguments: argparse.Namespace) -> None:
+    from schema.documents import check_manifest
+
+    released = Path(arguments.released) if arguments.released else None
+    report = check_manifest(create_schema()._schema, Path(arguments.manifest), released)
+    for problem in report.invalid:
+        print(f"invalid document {problem}")
+    for change in report.breaking:
+        print(f"breaking change for a shipped document: {change}")
+    if not report.ok:
+        raise SystemExit(1)
+    print(f"{arguments.manifest}: every document is valid against the current schema")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quire", description="Quire GraphQL content API")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API (HOST, PORT, QUIRE_WORKERS)")
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head")
+    seed = commands.add_parser("seed", help="fill the database with demo data")
+    seed.add_argument("--authors", type=int, default=25)
+    seed.add_argument("--readers", type=int, default=100)
+    seed.add_argument("--posts", type=int, default=200)
+    seed.add_argument("--comments", type=int, default=2000)
+    seed.add_argument("--tags", type=int, default=30)
+    seed.add_argument("--random-seed", type=int, default=2026)
+    seed.add_argument("--reset", action="store_true", help="delete all content first")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing if posts exist")
+    admin = commands.add_parser(
+        "create-admin", help="create an admin (password from QUIRE_ADMIN_PASSWORD or a prompt)"
+    )
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--display-name")
+    export = commands.add_parser("export-schema", help="write the SDL to schema.graphql")
+    export.add_argument("--output", default=str(SCHEMA_FILE))
+    commands.add_parser(
+        "check", help="check settings, database, migrations and Redis (exit 1 on a problem)"
+    )
+    documents = commands.add_parser(
+        "check-documents",
+        help="validate the trusted-documents manifest against the schema, and list breaking "
+        "changes since the released schema that touch it",
+    )
+    documents.add_argument("--manifest", default=str(DOCUMENTS_MANIFEST))
+    documents.add_argument("--released", default=str(RELEASED_SCHEMA))
+    return parser
+
+
+COMMANDS = {
+    "serve": _serve,
+    "migrate": _migrate,
+    "seed": _seed,
+    "create-admin": _create_admin,
+    "export-schema": _export_schema,
+    "check-documents": _check_documents,
+    "check": _check,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        raise SystemExit(f"Invalid settings:\n{error}") from None
+    COMMANDS[arguments.command](settings, arguments)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
