@@ -31,7 +31,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "post.lua"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OTHER_CPU_WARNING_PERCENT = 15
-SERVER_ORDER = ("quire", "postgraphile")
+SERVER_ORDER = ("quire", "quire-memory", "quire-redis", "postgraphile")
 # Statements whose first keyword is one of these do the work; the rest (BEGIN, COMMIT,
 # ROLLBACK, SET, SHOW, DISCARD, ...) are counted apart as "utility".
 QUERY_KEYWORDS = {"select", "with", "insert", "update", "delete", "values", "table", "merge"}
@@ -48,6 +48,13 @@ class Server:
     url: str
     pid: int
     role: str  # the PostgreSQL role it logs in as
+    # Quire with its response cache: measured on the cached scenarios only, with Quire's
+    # bodies, against PostGraphile's uncached numbers of the same scenario.
+    cached: bool = False
+
+    @property
+    def body_key(self) -> str:
+        return "postgraphile" if self.name == "postgraphile" else "quire"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,7 @@ class Result:
     other_cpu_percent: float = 0.0
     response_bytes: int = 0
     same_data_as_quire: bool | None = None
+    cache_hit_rate: float | None = None  # Quire's cached servers: share of X-Quire-Cache: hit
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -231,7 +239,7 @@ def check_scenario(
     client: httpx.Client, server: Server, scenario: Scenario
 ) -> tuple[list[JSON], int]:
     """One request: HTTP 200, data, no errors, the expected number of posts. Fails loudly."""
-    response = post(client, server, scenario.bodies[server.name])
+    response = post(client, server, scenario.bodies[server.body_key])
     where = f"scenario ({scenario.key}) on {server.name}"
     if response.status_code != 200:
         raise BenchError(f"{where}: HTTP {response.status_code}: {response.text[:2000]}")
@@ -241,7 +249,7 @@ def check_scenario(
     data = payload.get("data")
     if not data:
         raise BenchError(f"{where}: no data in response: {response.text[:2000]}")
-    posts = normalized_posts(server.name, data)
+    posts = normalized_posts(server.body_key, data)
     if len(posts) != scenario.expected_posts:
         raise BenchError(
             f"{where}: expected {scenario.expected_posts} posts, got {len(posts)}: "
@@ -264,7 +272,7 @@ def count_statements(
     client: httpx.Client, server: Server, scenario: Scenario, options: Options
 ) -> tuple[float, float, list[JSON]]:
     """Statements per request over exactly `sql_requests` sequential requests."""
-    body = scenario.bodies[server.name]
+    body = scenario.bodies[server.body_key]
     for _ in range(options.sql_requests):  # warm pools, caches and prepared statements
         post(client, server, body).raise_for_status()
     reset_statement_stats()
@@ -320,7 +328,7 @@ def run_wrk(server: Server, body_file: Path, seconds: int, options: Options) -> 
 
 def load(server: Server, scenario: Scenario, options: Options, result: Result) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(scenario.bodies[server.name], handle)
+        json.dump(scenario.bodies[server.body_key], handle)
         body_file = Path(handle.name)
     try:
         if options.warmup > 0:
@@ -340,6 +348,8 @@ def load(server: Server, scenario: Scenario, options: Options, result: Result) -
         body_file.unlink()
 
     requests = int(wrk["requests"])
+    if server.cached:
+        result.cache_hit_rate = int(wrk["cache_hits"]) / max(int(wrk["responses"]), 1)
     sockets = wrk["socket_errors"]
     result.requests = requests
     result.requests_per_second = requests / (wrk["duration_us"] / 1e6)
@@ -386,6 +396,7 @@ COLUMNS = [
     ("PG ms/req", 9),
     ("PG conns", 8),
     ("other %", 7),
+    ("hit %", 6),
     ("Quire/PG", 8),
 ]
 
@@ -401,7 +412,7 @@ def table(results: list[Result]) -> str:
     lines.append("-" * len(lines[0]))
     for r in results:
         ratio = ""
-        if r.server == "quire" and (r.scenario, "postgraphile") in by_key:
+        if r.server != "postgraphile" and (r.scenario, "postgraphile") in by_key:
             other = by_key[(r.scenario, "postgraphile")].requests_per_second
             ratio = f"{r.requests_per_second / other:.2f}x" if other else "n/a"
         cells = [
@@ -418,6 +429,7 @@ def table(results: list[Result]) -> str:
             f"{r.postgres_cpu_ms_per_request:.2f}",
             str(r.postgres_connections_after),
             f"{r.other_cpu_percent:.0f}",
+            "" if r.cache_hit_rate is None else f"{100 * r.cache_hit_rate:.0f}",
             ratio,
         ]
         lines.append(
@@ -438,7 +450,10 @@ CPU ms/req: user+sys CPU of the server's process tree (uvicorn master + workers 
 the measured run, per request; CPU %: the same per wall second (100 = one core; the machine \
 has {cpus}). PG ms/req: CPU of the PostgreSQL backends of the server's role, per request; \
 PG conns: those backends right after the run.
-other %: machine CPU busy during the run outside the server, its backends and wrk (should be ~0)."""
+other %: machine CPU busy during the run outside the server, its backends and wrk (should be ~0).
+quire-memory / quire-redis: Quire with its response cache (in memory, 1 worker; in Redis, 2
+workers), on the cached scenarios; hit %: responses answered from it (X-Quire-Cache: hit).
+Quire/PG compares each Quire row with PostGraphile's (uncached) row of the same scenario."""
 
 
 def git_revision() -> JSON:
@@ -468,7 +483,7 @@ def versions() -> JSON:
 # --- main ---------------------------------------------------------------------------------
 
 
-def parse_arguments(argv: list[str]) -> tuple[list[Server], Options, set[str]]:
+def parse_arguments(argv: list[str]) -> tuple[list[Server], Options, set[str], set[str]]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quire-url", required=True)
     parser.add_argument("--quire-pid", type=int, required=True)
@@ -483,10 +498,28 @@ def parse_arguments(argv: list[str]) -> tuple[list[Server], Options, set[str]]:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--sql-requests", type=int, default=20)
     parser.add_argument("--scenarios", default="a,b,c", help="comma-separated scenario keys")
+    parser.add_argument(
+        "--cached-server",
+        action="append",
+        default=[],
+        metavar="NAME=URL@PID",
+        help="a Quire with its response cache on (quire-memory, quire-redis)",
+    )
+    parser.add_argument(
+        "--cached-scenarios", default="a,b", help="the scenarios the cached servers run"
+    )
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results" / "latest.json")
     arguments = parser.parse_args(argv)
+    cached = []
+    for spec in arguments.cached_server:
+        name, _, location = spec.partition("=")
+        url, _, pid = location.rpartition("@")
+        if name not in SERVER_ORDER or not url or not pid.isdigit():
+            parser.error(f"--cached-server {spec!r}: expected quire-memory=URL@PID")
+        cached.append(Server(name, url, int(pid), arguments.quire_role, cached=True))
     servers = [
         Server("quire", arguments.quire_url, arguments.quire_pid, arguments.quire_role),
+        *cached,
         Server(
             "postgraphile",
             arguments.postgraphile_url,
@@ -506,13 +539,14 @@ def parse_arguments(argv: list[str]) -> tuple[list[Server], Options, set[str]]:
         sql_requests=arguments.sql_requests,
         output=arguments.output,
     )
-    return servers, options, set(arguments.scenarios.split(","))
+    wanted = set(arguments.scenarios.split(","))
+    return servers, options, wanted, set(arguments.cached_scenarios.split(","))
 
 
 def main(argv: list[str]) -> int:
-    servers, options, wanted = parse_arguments(argv)
+    servers, options, wanted, wanted_cached = parse_arguments(argv)
     slug = latest_published_slug(options.database)
-    selected = [s for s in scenarios(slug) if s.key in wanted]
+    selected = [s for s in scenarios(slug) if s.key in wanted | wanted_cached]
     print(f"bench: slug for (a): {slug}")
 
     # 1. Every scenario must work on both servers before anything is measured.
@@ -521,10 +555,18 @@ def main(argv: list[str]) -> int:
         for scenario in selected:
             answers: dict[str, list[JSON]] = {}
             for server in servers:
+                runs = wanted_cached if server.cached else wanted
+                if scenario.key not in runs:
+                    continue
                 require_alive(server)
                 posts, size = check_scenario(client, server, scenario)
                 answers[server.name] = posts
                 results.append(Result(scenario.key, server.name, response_bytes=size))
+            for name, posts in answers.items():
+                if name.startswith("quire-") and "quire" in answers and posts != answers["quire"]:
+                    raise BenchError(f"({scenario.key}) {name} answered other data than quire")
+            if "quire" not in answers or "postgraphile" not in answers:
+                continue
             same = answers["quire"] == answers["postgraphile"]
             results[-1].same_data_as_quire = same
             note = (
@@ -602,6 +644,11 @@ def main(argv: list[str]) -> int:
         "scenarios": {s.key: {"description": s.description, "bodies": s.bodies} for s in selected},
         "results": [asdict(r) for r in results],
         "quire_to_postgraphile_rps": {s.key: _ratio(results, s.key) for s in selected},
+        "cached_quire_to_postgraphile_rps": {
+            server.name: {s.key: _ratio(results, s.key, server.name) for s in selected}
+            for server in servers
+            if server.cached
+        },
         "table": report,
     }
     options.output.write_text(json.dumps(document, indent=2) + "\n")
@@ -609,10 +656,10 @@ def main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-def _ratio(results: list[Result], key: str) -> float | None:
+def _ratio(results: list[Result], key: str, server: str = "quire") -> float | None:
     rates = {r.server: r.requests_per_second for r in results if r.scenario == key}
     other = rates.get("postgraphile")
-    return rates["quire"] / other if other and "quire" in rates else None
+    return rates[server] / other if other and server in rates else None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: Quire (uvicorn, 2 workers) against PostGraphile v5 on the same seeded
-# PostgreSQL database, loaded with wrk. See bench/README.md.
+# PostgreSQL database, loaded with wrk; then Quire with its response cache (in memory with one
+# worker, in Redis with two) on the cached scenarios. See bench/README.md.
 #
 #   bash bench/run.sh            # reuse the seeded bench database when it is complete
 #   bash bench/run.sh --reseed   # drop the data and seed again (or BENCH_RESEED=1)
@@ -9,7 +10,8 @@
 # pg_stat_statements and backend CPU are attributed per server, whoever else uses the database.
 #
 # Knobs (env): BENCH_DB, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_DURATION, BENCH_WARMUP,
-# BENCH_SQL_REQUESTS, BENCH_SCENARIOS, BENCH_QUIRE_PORT, BENCH_POSTGRAPHILE_PORT,
+# BENCH_SQL_REQUESTS, BENCH_SCENARIOS, BENCH_CACHED_SCENARIOS (empty: none), BENCH_QUIRE_PORT
+# (the cached servers take the next two ports), BENCH_POSTGRAPHILE_PORT, BENCH_REDIS_URL,
 # QUIRE_DATABASE_POOL_SIZE, BENCH_PG_POOL_MAX.
 set -euo pipefail
 
@@ -33,7 +35,12 @@ DURATION=${BENCH_DURATION:-20}
 WARMUP=${BENCH_WARMUP:-5}
 SQL_REQUESTS=${BENCH_SQL_REQUESTS:-20}
 SCENARIOS=${BENCH_SCENARIOS:-a,b,c}
+CACHED_SCENARIOS=${BENCH_CACHED_SCENARIOS-a,b}
 QUIRE_PORT=${BENCH_QUIRE_PORT:-8010}
+MEMORY_PORT=$((QUIRE_PORT + 1))
+REDIS_PORT=$((QUIRE_PORT + 2))
+REDIS_URL_BENCH=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
+REDIS_PREFIX=quire-bench-$$
 PGL_PORT=${BENCH_POSTGRAPHILE_PORT:-5678}
 POOL_SIZE=${QUIRE_DATABASE_POOL_SIZE:-20}
 PGL_POOL_MAX=${BENCH_PG_POOL_MAX:-$CONNECTIONS}
@@ -76,7 +83,11 @@ cleanup() {
     fi
   done
 }
-trap cleanup EXIT
+cleanup_redis() {
+  redis-cli -u "$REDIS_URL_BENCH" --scan --pattern "$REDIS_PREFIX:*" 2>/dev/null |
+    xargs -r redis-cli -u "$REDIS_URL_BENCH" del >/dev/null 2>&1 || true
+}
+trap 'cleanup; cleanup_redis' EXIT
 trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -188,21 +199,41 @@ if ((QUIRE_MAX + PGL_POOL_MAX > SLOTS)); then
 fi
 
 # --- servers -----------------------------------------------------------------------------
-for port in "$QUIRE_PORT" "$PGL_PORT"; do
+for port in "$QUIRE_PORT" "$MEMORY_PORT" "$REDIS_PORT" "$PGL_PORT"; do
   port_in_use "$port" && die "something already listens on 127.0.0.1:$port; stop it first"
 done
 
 # Rate limits stay on (their cost is part of every request) with budgets wrk cannot exhaust:
 # the client's, and its address's (wrk is one address).
-say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 2 workers, pool $POOL_SIZE)"
-QUIRE_ENV=production DATABASE_URL=$QUIRE_DATABASE_URL QUIRE_DATABASE_POOL_SIZE=$POOL_SIZE \
-  QUIRE_SECRET_KEY="$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
-  HOST=127.0.0.1 PORT=$QUIRE_PORT QUIRE_WORKERS=2 QUIRE_ACCESS_LOG=false \
-  QUIRE_RATE_LIMIT_OPERATIONS="1000000000/minute" QUIRE_RATE_LIMIT_COST="1000000000000/minute" \
-  QUIRE_RATE_LIMIT_ADDRESS_OPERATIONS="1000000000/minute" \
-  "$ROOT/.venv/bin/quire" serve >"$RESULTS/quire.log" 2>&1 &
-QUIRE_PID=$!
-STARTED_PIDS+=("$QUIRE_PID:uvicorn")
+start_quire() { # name port workers [VAR=value ...]: starts `quire serve`, sets STARTED_PID
+  local name=$1 port=$2 workers=$3
+  shift 3
+  env QUIRE_ENV=production DATABASE_URL="$QUIRE_DATABASE_URL" QUIRE_DATABASE_POOL_SIZE="$POOL_SIZE" \
+    QUIRE_SECRET_KEY="$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    HOST=127.0.0.1 PORT="$port" QUIRE_WORKERS="$workers" QUIRE_ACCESS_LOG=false \
+    QUIRE_RATE_LIMIT_OPERATIONS="1000000000/minute" QUIRE_RATE_LIMIT_COST="1000000000000/minute" \
+    QUIRE_RATE_LIMIT_ADDRESS_OPERATIONS="1000000000/minute" "$@" \
+    "$ROOT/.venv/bin/quire" serve >"$RESULTS/$name.log" 2>&1 &
+  STARTED_PID=$!
+  STARTED_PIDS+=("$STARTED_PID:quire")
+}
+
+say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 2 workers, pool $POOL_SIZE, no response cache)"
+start_quire quire "$QUIRE_PORT" 2 QUIRE_RESPONSE_CACHE=false
+QUIRE_PID=$STARTED_PID
+CACHED_ARGS=()
+if [[ -n $CACHED_SCENARIOS ]]; then
+  redis-cli -u "$REDIS_URL_BENCH" ping >/dev/null || die "Redis at $REDIS_URL_BENCH unreachable"
+  say "starting Quire with its response cache in memory on 127.0.0.1:$MEMORY_PORT (1 worker)"
+  start_quire quire-memory "$MEMORY_PORT" 1 QUIRE_RESPONSE_CACHE=true
+  MEMORY_PID=$STARTED_PID
+  say "starting Quire with its response cache in Redis on 127.0.0.1:$REDIS_PORT (2 workers)"
+  start_quire quire-redis "$REDIS_PORT" 2 QUIRE_RESPONSE_CACHE=true \
+    REDIS_URL="$REDIS_URL_BENCH" QUIRE_REDIS_KEY_PREFIX="$REDIS_PREFIX"
+  REDIS_PID=$STARTED_PID
+  CACHED_ARGS=(--cached-server "quire-memory=http://127.0.0.1:$MEMORY_PORT/graphql@$MEMORY_PID"
+    --cached-server "quire-redis=http://127.0.0.1:$REDIS_PORT/graphql@$REDIS_PID")
+fi
 
 say "starting PostGraphile on 127.0.0.1:$PGL_PORT ($("$NODE22" --version), pool $PGL_POOL_MAX)"
 GRAPHILE_ENV=production NODE_ENV=production BENCH_PG_URL=$PGL_DATABASE_URL \
@@ -212,9 +243,33 @@ PGL_PID=$!
 STARTED_PIDS+=("$PGL_PID:serve-postgraphile.mjs")
 
 wait_for quire "$QUIRE_PID" "http://127.0.0.1:$QUIRE_PORT/healthz"
+if [[ -n $CACHED_SCENARIOS ]]; then
+  wait_for quire-memory "$MEMORY_PID" "http://127.0.0.1:$MEMORY_PORT/healthz"
+  wait_for quire-redis "$REDIS_PID" "http://127.0.0.1:$REDIS_PORT/healthz"
+fi
 wait_for postgraphile "$PGL_PID" "http://127.0.0.1:$PGL_PORT/graphql" \
   -H 'Content-Type: application/json' --data '{"query":"{__typename}"}'
 say "both servers up (quire pid $QUIRE_PID, postgraphile pid $PGL_PID)"
+
+# --- the cache hit rate of Locust's reader mix --------------------------------------------
+cache_count() { # port result
+  curl -fsS "http://127.0.0.1:$1/metrics" |
+    awk -v want="quire_response_cache_total{result=\"$2\"}" '$1 == want { print int($2) }'
+}
+LOCUST_SECONDS=${BENCH_LOCUST_SECONDS:-20}
+if [[ -n $CACHED_SCENARIOS && $LOCUST_SECONDS -gt 0 ]]; then
+  say "locust: the reader mix against quire-redis for ${LOCUST_SECONDS}s (20 users)"
+  hits_before=$(cache_count "$REDIS_PORT" hit); misses_before=$(cache_count "$REDIS_PORT" miss)
+  "$ROOT/.venv/bin/locust" -f "$BENCH/locustfile.py" --headless --only-summary -u 20 -r 10 \
+    -t "${LOCUST_SECONDS}s" --host "http://127.0.0.1:$REDIS_PORT" Reader >"$RESULTS/locust.log" 2>&1 ||
+    say "locust reported failures (see $RESULTS/locust.log)"
+  hits=$(($(cache_count "$REDIS_PORT" hit) - ${hits_before:-0}))
+  misses=$(($(cache_count "$REDIS_PORT" miss) - ${misses_before:-0}))
+  if ((hits + misses > 0)); then
+    say "locust reader mix: $hits hits, $misses misses: hit rate $((100 * hits / (hits + misses)))%" |
+      tee "$RESULTS/locust-hit-rate.txt"
+  fi
+fi
 
 # --- measure -----------------------------------------------------------------------------
 "$ROOT/.venv/bin/python" "$BENCH/measure.py" \
@@ -223,4 +278,5 @@ say "both servers up (quire pid $QUIRE_PID, postgraphile pid $PGL_PID)"
   --quire-role "$QUIRE_ROLE" --postgraphile-role "$PGL_ROLE" \
   --database "$DB" --connections "$CONNECTIONS" --threads "$THREADS" \
   --duration "$DURATION" --warmup "$WARMUP" --sql-requests "$SQL_REQUESTS" \
-  --scenarios "$SCENARIOS" --output "$RESULTS/latest.json"
+  --scenarios "$SCENARIOS" --cached-scenarios "${CACHED_SCENARIOS:-none}" "${CACHED_ARGS[@]}" \
+  --output "$RESULTS/latest.json"

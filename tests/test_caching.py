@@ -1058,3 +1058,36 @@ async def test_tags_are_published_for_unrelated_untagged_data_too(
 
     assert missing.json()["data"]["node"] is None
     assert f"Post:{post}" in missing.headers["surrogate-key"].split(" ")
+
+
+async def test_scheduling_a_post_caps_the_lifetime_of_cached_lists(
+    settings: Settings, database: Database
+) -> None:
+    author = await create_user(database, role=Role.AUTHOR)
+    await create_post(database, author_id=author, title="Now")
+    draft = await create_post(database, author_id=author, title="Soon", status=PostStatus.DRAFT)
+    application = create_app(settings.model_copy(update={"response_cache": True}))
+    services = application.state.services
+    await services.start()
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://q") as client:
+            await public_get(client, POSTS)  # cached before anything is scheduled
+            at = (utc_now() + timedelta(seconds=2)).isoformat()
+            await mutate(
+                client,
+                bearer(settings, author, Role.AUTHOR),
+                "mutation($id: ID!, $at: DateTime) { publishPost(id: $id, publishedAt: $at) "
+                "{ errors { message } } }",
+                {"id": global_id("Post", draft), "at": at},
+            )
+            before = await public_get(client, POSTS)
+            await asyncio.sleep(2.5)
+            after = await public_get(client, POSTS)
+    finally:
+        await services.close()
+
+    assert _titles(before.json()["data"]) == ["Now"]
+    assert int(before.headers["cache-control"].split("max-age=")[1].split(",")[0]) <= 2
+    assert after.headers["x-quire-cache"] == "miss"
+    assert sorted(_titles(after.json()["data"])) == ["Now", "Soon"]
