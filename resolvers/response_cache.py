@@ -76,21 +76,31 @@ class CachedResponse:
         return cls(body, etag, tuple(tags), gzipped, brotlied)
 
 
-def compress(body: bytes, minimum_bytes: int) -> tuple[bytes | None, bytes | None]:
-    """gzip and brotli forms of a body worth compressing; both deterministic (no timestamp),
-    so equal bodies give equal bytes on every instance."""
+def compress(
+    body: bytes, minimum_bytes: int, only: str | None = None
+) -> tuple[bytes | None, bytes | None]:
+    """gzip and brotli forms of a body worth compressing (`only`: just that one); both
+    deterministic (no timestamp), so equal bodies give equal bytes on every instance."""
     if len(body) < minimum_bytes:
         return None, None
-    return gzip.compress(body, compresslevel=6, mtime=0), brotli.compress(body, quality=5)
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0) if only in (None, "gzip") else None
+    brotlied = brotli.compress(body, quality=5) if only in (None, "br") else None
+    return gzipped, brotlied
 
 
 async def prepare(
-    body: bytes, *, etag: str, tags: Iterable[str], minimum_bytes: int
+    body: bytes,
+    *,
+    etag: str,
+    tags: Iterable[str],
+    minimum_bytes: int,
+    only: str | None = None,
 ) -> CachedResponse:
+    """A response to keep (every encoding), or to serve once (`only` the client's encoding)."""
     if len(body) >= THREAD_COMPRESSION_BYTES:
-        gzipped, brotlied = await asyncio.to_thread(compress, body, minimum_bytes)
+        gzipped, brotlied = await asyncio.to_thread(compress, body, minimum_bytes, only)
     else:
-        gzipped, brotlied = compress(body, minimum_bytes)
+        gzipped, brotlied = compress(body, minimum_bytes, only)
     return CachedResponse(body, etag, tuple(sorted(tags)), gzipped, brotlied)
 
 

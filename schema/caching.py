@@ -285,20 +285,30 @@ class HttpCaching:
         tags: set[str],
     ) -> Response:
         """A response that ran: stored and served as public when it may be, else private."""
-        if not self._public_read(request, response, context):
+        public = self._public_read(request, response, context)
+        stored = public and self.cache is not None and lookup is not None
+        if not public or (request.method != "GET" and not stored):
             response.headers["cache-control"] = PRIVATE
             if response.media_type != "text/html":
                 compress_private(request, response, self.settings.compression_minimum_bytes)
             return response
-        cached = await prepare(
-            bytes(response.body),
-            etag=hashlib.sha256(response.body).hexdigest()[:32],
-            tags={*tags, EVERYTHING},
-            minimum_bytes=self.settings.compression_minimum_bytes,
-        )
-        if self.cache is not None and lookup is not None and lookup.generation is not None:
-            ttl = self._capped(self.settings.response_cache_ttl_seconds)
-            await self.cache.put(lookup.key, cached, generation=lookup.generation, ttl=ttl)
+        body = bytes(response.body)
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        minimum = self.settings.compression_minimum_bytes
+        if self.cache is None or lookup is None or lookup.generation is None:
+            # Not kept: only the encoding this client takes is worth the work.
+            wanted = preferred_encoding(request.headers.get("accept-encoding", ""), ["br", "gzip"])
+            cached = await prepare(
+                body,
+                etag=etag,
+                tags={*tags, EVERYTHING},
+                minimum_bytes=minimum,
+                only=wanted or "identity",
+            )
+            return self.serve(request, cached, source="miss")
+        cached = await prepare(body, etag=etag, tags={*tags, EVERYTHING}, minimum_bytes=minimum)
+        ttl = self._capped(self.settings.response_cache_ttl_seconds)
+        await self.cache.put(lookup.key, cached, generation=lookup.generation, ttl=ttl)
         return self.serve(request, cached, source="miss")
 
     def _public_read(self, request: Request, response: Response, context: Context | None) -> bool:
