@@ -462,18 +462,7 @@ async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptie
     """Redis went away while a write's tags were dropped: the cache may hold what the write
     changed, so nothing is served from it until every entry is dropped."""
     port = free_port()
-    server = await asyncio.create_subprocess_exec(
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        stdout=asyncio.subprocess.DEVNULL,
-    )
+    server = await _redis_server(port)
     shared = settings.model_copy(
         update={
             "response_cache": True,
@@ -493,18 +482,7 @@ async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptie
         await server.wait()
         await cache.invalidate({"Post:1"})  # fails: Redis is gone
         bypassed = cache.bypass
-        server = await asyncio.create_subprocess_exec(
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            stdout=asyncio.subprocess.DEVNULL,
-        )
+        server = await _redis_server(port)
         await _wait_for_redis(redis)
         await cache.store.put("k", entry, generation=await cache.store.generation(), ttl=60)
         for _ in range(100):
@@ -522,6 +500,14 @@ async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptie
     assert bypassed is True
     assert recovered is True
     assert after is None  # the recovery dropped everything, this entry included
+
+
+async def _redis_server(port: int) -> asyncio.subprocess.Process:
+    """A private redis-server on a loopback port, which the test may stop and start again."""
+    arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return await asyncio.create_subprocess_exec(
+        "redis-server", *arguments, stdout=asyncio.subprocess.DEVNULL
+    )
 
 
 async def _wait_for_redis(redis: Any) -> None:
