@@ -56,6 +56,7 @@ from resolvers.persisted import PersistedQueries, PersistedQueryError, create_pe
 from resolvers.rate_limits import RateLimitedError, RateLimiter, client_key, create_rate_limiter
 from resolvers.redis_circuit import RedisBreaker
 from resolvers.throttle import create_login_throttle
+from resolvers.webhook_delivery import start_webhook_delivery, stop_webhook_delivery
 from schema.http import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
 from schema.limits import document_too_large
 from schema.playground import playground_assets, playground_html
@@ -184,6 +185,7 @@ class QuireGraphQL(GraphQL[Context, None]):
                 rate_limiter=self.rate_limiter,
                 response=response,
                 events=self.events,
+                preview_token=request.headers.get("x-preview-token"),
             )
         except Exception as error:
             # Checking the bearer token runs before Strawberry, outside its error masking.
@@ -459,9 +461,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _tune_garbage_collector()
         await events.start()
         scheduler.start(await _scheduled_posts(database))
+        webhooks = start_webhook_delivery(settings, database)
         try:
             yield
         finally:
+            await stop_webhook_delivery(webhooks)
             await scheduler.close()
             await events.close()
             await close_services(database, rate_limiter, persisted)

@@ -9,7 +9,7 @@ import strawberry
 from models.database import Database
 from models.passwords import Passwords
 from models.tables import Role
-from resolvers import accounts, tokens
+from resolvers import accounts, previews, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.events import LocalBus
 from resolvers.loaders import Loaders
@@ -49,6 +49,27 @@ class Context:
     # A WebSocket's bearer credentials: each operation and each event delivered on the socket
     # is authorized again with them against the user's current state.
     authorization: str | None = None
+    # Read through a preview token (X-Preview-Token, or a previewToken argument): the
+    # response shows a draft to whoever holds the token, and must never be cached.
+    preview: bool = False
+
+
+def mark_preview(context: Context) -> None:
+    """A response read through a preview token: never cached, by us or anyone on the way."""
+    context.preview = True
+    headers = getattr(context.response, "headers", None)
+    if headers is not None:
+        headers["cache-control"] = "no-store"
+
+
+async def _with_preview(
+    *, settings: Settings, database: Database, viewer: Viewer, preview_token: str | None
+) -> Viewer:
+    if not preview_token:
+        return viewer
+    return await previews.preview_viewer(
+        database, settings=settings, viewer=viewer, token=preview_token
+    )
 
 
 async def authenticate(
@@ -110,15 +131,19 @@ async def build_context(
     rate_limiter: RateLimiter | None = None,
     response: Any = None,
     events: LocalBus | None = None,
+    preview_token: str | None = None,
 ) -> Context:
     credentials_error = None
     try:
         viewer = await authenticate(
             settings=settings, database=database, authorization=authorization
         )
+        viewer = await _with_preview(
+            settings=settings, database=database, viewer=viewer, preview_token=preview_token
+        )
     except QuireError as error:
         viewer, credentials_error = ANONYMOUS, error
-    return Context(
+    context = Context(
         settings=settings,
         database=database,
         passwords=passwords,
@@ -132,6 +157,9 @@ async def build_context(
         response=response,
         events=events,
     )
+    if preview_token:
+        mark_preview(context)
+    return context
 
 
 Info = strawberry.Info[Context, None]

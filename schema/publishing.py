@@ -7,8 +7,9 @@ from typing import Self
 import strawberry
 
 from models.tables import PostStatus
-from resolvers import post_writes
+from resolvers import post_writes, revisions
 from resolvers.context import Info
+from resolvers.errors import NotFoundError
 from resolvers.events import Event, publish
 from schema.accounts import UserError
 from schema.ids import node_id_of
@@ -118,6 +119,24 @@ class PublishingMutation:
             info.context.database, viewer=info.context.viewer, post_id=post_id_of(id)
         )
         return DeletePostPayload(deleted_id=id)
+
+    @strawberry.mutation(
+        permission_classes=[CanWritePosts],
+        description="Bring a revision's title, excerpt, body and tags back, as a new "
+        "revision (the slug stays).",
+    )
+    async def restore_revision(self, info: Info, id: strawberry.ID) -> PostPayload:
+        context = info.context
+        found = await revisions.revisions_by_ids(
+            context.database, viewer=context.viewer, ids=[node_id_of(id, "PostRevision", "id")]
+        )
+        revision = found[0]
+        if revision is None:
+            raise NotFoundError("No such revision.")
+        change = await post_writes.restore_revision(
+            context.database, viewer=context.viewer, post_id=revision.post_id, revision=revision
+        )
+        return await PostPayload.from_change(info, change)
 
 
 async def _set_status(

@@ -17,6 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_comments_status_created_at_id", "comments", ["status", "created_at", "id"])
     op.create_table(
         "webhook_endpoints",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -158,3 +159,4 @@ def downgrade() -> None:
 
     op.drop_table("post_revisions")
     op.drop_table("webhook_endpoints")
+    op.drop_index("ix_comments_status_created_at_id", table_name="comments")

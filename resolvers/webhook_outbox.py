@@ -1,0 +1,104 @@
+"""The webhook outbox: content events written in the transaction of the change they report,
+one row per endpoint that wants them, so that an event exists exactly when its change
+committed (resolvers/webhook_delivery.py sends them)."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.relay import to_base64
+
+from models.columns import utc_now
+from models.tables import DeliveryStatus, webhook_deliveries_table, webhook_endpoints_table
+
+ENDPOINTS = webhook_endpoints_table.c
+
+WebhookEvent = Literal[
+    "post.published", "post.updated", "post.unpublished", "post.deleted", "comment.approved"
+]
+WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
+    "post.published",
+    "post.updated",
+    "post.unpublished",
+    "post.deleted",
+    "comment.approved",
+)
+
+
+def event_payload(
+    *, event_id: str, event: WebhookEvent, occurred_at: datetime, data: dict[str, Any]
+) -> str:
+    """The JSON body every endpoint receives. `tags` (cache-purge tags) is filled once the
+    response cache lands; receivers should accept it empty."""
+    body = {
+        "id": event_id,
+        "event": event,
+        "occurredAt": occurred_at.isoformat(),
+        "data": data,
+        "tags": [],
+    }
+    return orjson.dumps(body).decode()
+
+
+def _subscribed(event: WebhookEvent) -> sa.ColumnElement[bool]:
+    # `events` is a comma-separated list; commas around it make every name a whole word.
+    wrapped = sa.literal(",") + ENDPOINTS.events + sa.literal(",")
+    return sa.and_(ENDPOINTS.is_active.is_(True), wrapped.like(sa.literal(f"%,{event},%")))
+
+
+async def enqueue_event(
+    connection: AsyncConnection,
+    event: WebhookEvent,
+    *,
+    data: dict[str, Any],
+    not_before: datetime | None = None,
+) -> None:
+    """One delivery per active endpoint subscribed to `event`, in the caller's transaction:
+    a rollback takes the event with it. `not_before` holds a delivery back (a post scheduled
+    for later is announced when it appears)."""
+    now = utc_now()
+    event_id = uuid.uuid4().hex
+    payload = event_payload(event_id=event_id, event=event, occurred_at=now, data=data)
+    due = max(now, not_before) if not_before is not None else now
+    rows = sa.select(
+        ENDPOINTS.id,
+        sa.literal(event_id),
+        sa.literal(event),
+        sa.literal(payload),
+        sa.literal(DeliveryStatus.PENDING.value),
+        sa.literal(0),
+        sa.bindparam("due", due, type_=webhook_deliveries_table.c.next_attempt_at.type),
+        sa.bindparam("now", now, type_=webhook_deliveries_table.c.created_at.type),
+    ).where(_subscribed(event))
+    columns = [
+        "endpoint_id",
+        "event_id",
+        "event",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    await connection.execute(sa.insert(webhook_deliveries_table).from_select(columns, rows))
+
+
+def post_event_data(post: Any) -> dict[str, Any]:
+    """What an event says about a post: enough to find the page to rebuild, no content."""
+    published_at = post.published_at
+    return {
+        "postId": to_base64("Post", post.id),
+        "slug": post.slug,
+        "status": str(post.status),
+        "publishedAt": published_at.isoformat() if published_at is not None else None,
+    }
+
+
+def comment_event_data(*, comment_id: int, post_id: int) -> dict[str, Any]:
+    return {
+        "commentId": to_base64("Comment", comment_id),
+        "postId": to_base64("Post", post_id),
+    }
