@@ -31,7 +31,9 @@ query BySlug($slug: String!) {
 BY_ID = "query ById($id: ID!) { post(id: $id) { title } }"
 BY_NODE = "query ByNode($id: ID!) { node(id: $id) { ... on Post { title } } }"
 BY_ARGUMENT = """
-query ByArgument($slug: String!, $token: String) { post(slug: $slug, previewToken: $token) { title } }
+query ByArgument($slug: String!, $token: String) {
+  post(slug: $slug, previewToken: $token) { title }
+}
 """
 NODE_BY_ARGUMENT = """
 query NodeByArgument($id: ID!, $token: String) {
