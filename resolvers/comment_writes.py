@@ -20,6 +20,8 @@ from settings import Settings
 
 COMMENTS = comments_table.c
 POSTS = posts_table.c
+# Comments one moderateComments call may change.
+MAX_MODERATED = 100
 
 
 @dataclass(slots=True)

@@ -21,6 +21,13 @@ from settings import Settings
 ENDPOINTS = webhook_endpoints_table.c
 DELIVERIES = webhook_deliveries_table.c
 URL_LENGTH = 2000
+# Endpoints one Quire may have (every change writes a row per subscribed endpoint), and
+# deliveries one listing may show.
+MAX_ENDPOINTS = 50
+MAX_DELIVERIES_LISTED = 100
+TOO_MANY_ENDPOINTS = Problem(
+    "url", f"At most {MAX_ENDPOINTS} endpoints: remove one first.", "TOO_MANY_ENDPOINTS"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,11 @@ async def register_endpoint(
     secret = secrets.token_urlsafe(32)
     chosen = [event for event in WEBHOOK_EVENTS if event in events]
     async with begin(database.engine) as connection:
+        existing = await connection.scalar(
+            sa.select(sa.func.count()).select_from(webhook_endpoints_table)
+        )
+        if (existing or 0) >= MAX_ENDPOINTS:
+            return Registration(problems=[TOO_MANY_ENDPOINTS])
         endpoint_id = await connection.scalar(
             sa.insert(webhook_endpoints_table)
             .values(

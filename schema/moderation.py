@@ -4,6 +4,7 @@ import strawberry
 
 from models.tables import CommentStatus
 from resolvers import comment_writes, comments
+from resolvers.comment_writes import MAX_MODERATED
 from resolvers.context import Info
 from resolvers.errors import BadUserInputError
 from resolvers.events import Event, publish
@@ -11,9 +12,6 @@ from schema.connections import Connection, connection_from_page
 from schema.ids import node_id_of
 from schema.permissions import CanModerate
 from schema.types import Comment, request_page
-
-# Comments one moderateComments call may change.
-MAX_MODERATED = 100
 
 
 @strawberry.type

@@ -93,7 +93,7 @@ class WebhookEndpoint:
     async def deliveries(
         self, info: Info, first: int = 20, status: DeliveryStatus | None = None
     ) -> list[WebhookDelivery]:
-        limit = info.context.settings.max_page_size
+        limit = webhooks.MAX_DELIVERIES_LISTED
         if not 1 <= first <= limit:
             raise BadUserInputError(
                 f"first must be between 1 and {limit}.", argument="first", limit=limit
