@@ -10,21 +10,21 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
+from sqlalchemy.sql import Select
 
 from models.columns import utc_now
 from models.database import Database, begin, fetch_all
 from models.tables import DeliveryStatus, webhook_deliveries_table, webhook_endpoints_table
 from resolvers.errors import NotFoundError, Problem
+from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
 from resolvers.webhook_outbox import WEBHOOK_EVENTS, WebhookEvent
 from settings import Settings
 
 ENDPOINTS = webhook_endpoints_table.c
 DELIVERIES = webhook_deliveries_table.c
 URL_LENGTH = 2000
-# Endpoints one Quire may have (every change writes a row per subscribed endpoint), and
-# deliveries one listing may show.
+# Endpoints one Quire may have (every change writes a row per subscribed endpoint).
 MAX_ENDPOINTS = 50
-MAX_DELIVERIES_LISTED = 100
 TOO_MANY_ENDPOINTS = Problem(
     "url", f"At most {MAX_ENDPOINTS} endpoints: remove one first.", "TOO_MANY_ENDPOINTS"
 )
@@ -160,12 +160,29 @@ DELIVERY_COLUMNS = (
 )
 
 
-async def recent_deliveries(
-    database: Database, *, endpoint_id: int, status: DeliveryStatus | None, limit: int
-) -> Sequence[Row[Any]]:
-    """An endpoint's deliveries, newest first."""
+# Newest first.
+DELIVERY_SORT = Sort("delivery", DELIVERIES.id, DELIVERIES.id, int, True)
+
+
+def _deliveries_of(endpoint_id: int, status: DeliveryStatus | None) -> Select[Any]:
     statement = sa.select(*DELIVERY_COLUMNS).where(DELIVERIES.endpoint_id == endpoint_id)
     if status is not None:
         statement = statement.where(DELIVERIES.status == status.value)
-    statement = statement.order_by(DELIVERIES.id.desc()).limit(limit)
-    return await fetch_all(database, statement)
+    return statement
+
+
+async def recent_deliveries(
+    database: Database, *, endpoint_id: int, status: DeliveryStatus | None, request: PageRequest
+) -> Page[Row[Any]]:
+    """An endpoint's deliveries, newest first."""
+    statement = paginate(_deliveries_of(endpoint_id, status), sort=DELIVERY_SORT, request=request)
+    rows = await fetch_all(database, statement, page_parameters(request))
+    return to_page(rows, sort=DELIVERY_SORT, request=request, items=list(rows))
+
+
+async def count_deliveries(
+    database: Database, *, endpoint_id: int, status: DeliveryStatus | None
+) -> int:
+    counted = sa.select(sa.func.count()).select_from(_deliveries_of(endpoint_id, status).subquery())
+    rows = await fetch_all(database, counted)
+    return int(rows[0][0])

@@ -50,7 +50,7 @@ from resolvers.comment_writes import MAX_MODERATED
 from resolvers.post_writes import TAGS_PER_POST
 from resolvers.revisions import CONTENT_FIELDS
 from resolvers.webhook_outbox import WEBHOOK_EVENTS
-from resolvers.webhooks import MAX_DELIVERIES_LISTED, MAX_ENDPOINTS
+from resolvers.webhooks import MAX_ENDPOINTS
 from settings import Settings
 
 # The most ids `Query.nodes` accepts (it refuses more; the cost counts its items).
@@ -71,7 +71,6 @@ LIST_BOUNDS: dict[str, int] = {
     "ModerateCommentsPayload.comments": MAX_MODERATED,
     "Query.webhookEndpoints": MAX_ENDPOINTS,
     "WebhookEndpoint.events": len(WEBHOOK_EVENTS),
-    "WebhookEndpoint.deliveries": MAX_DELIVERIES_LISTED,
 }
 PAGE_FIELDS = frozenset({"nodes", "edges"})
 # Fields every type has without declaring them.

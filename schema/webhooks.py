@@ -12,11 +12,12 @@ from strawberry import relay
 from models.tables import DeliveryStatus
 from resolvers import webhooks
 from resolvers.context import Info
-from resolvers.errors import BadUserInputError
 from resolvers.webhook_outbox import WebhookEvent
 from schema.accounts import UserError
+from schema.connections import Connection, connection_from_page
 from schema.ids import node_id_of
 from schema.permissions import IsAdmin
+from schema.types import request_page
 
 
 @strawberry.enum(description="Content events a webhook endpoint can receive.")
@@ -91,17 +92,26 @@ class WebhookEndpoint:
 
     @strawberry.field(description="Deliveries, newest first.")
     async def deliveries(
-        self, info: Info, first: int = 20, status: DeliveryStatus | None = None
-    ) -> list[WebhookDelivery]:
-        limit = webhooks.MAX_DELIVERIES_LISTED
-        if not 1 <= first <= limit:
-            raise BadUserInputError(
-                f"first must be between 1 and {limit}.", argument="first", limit=limit
-            )
-        rows = await webhooks.recent_deliveries(
-            info.context.database, endpoint_id=self.row_id, status=status, limit=first
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: DeliveryStatus | None = None,
+    ) -> Connection[WebhookDelivery]:
+        request = request_page(
+            info, sort=webhooks.DELIVERY_SORT, first=first, after=after, last=None, before=None
         )
-        return [WebhookDelivery.from_row(row) for row in rows]
+        database, endpoint_id = info.context.database, self.row_id
+        page = await webhooks.recent_deliveries(
+            database, endpoint_id=endpoint_id, status=status, request=request
+        )
+        return connection_from_page(
+            page,
+            to_node=WebhookDelivery.from_row,
+            counter=lambda: webhooks.count_deliveries(
+                database, endpoint_id=endpoint_id, status=status
+            ),
+        )
 
 
 @strawberry.input

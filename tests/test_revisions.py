@@ -151,7 +151,7 @@ async def test_authors_see_their_own_revisions_and_editors_everyones(
     author = await _caller(client, database, settings, Role.AUTHOR)
     other_author = await _caller(client, database, settings, Role.AUTHOR)
     editor = await _caller(client, database, settings, Role.EDITOR)
-    post_id, seen = await _draft(author)
+    post_id, _ = await _draft(author)
     await author.run(
         "mutation P($id: ID!) { publishPost(id: $id) { post { status } } }", {"id": post_id}
     )

@@ -32,6 +32,7 @@ class Receiver:
     url: str = ""
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -42,6 +43,7 @@ class Receiver:
         }
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.received.append(Received(headers, body))
+        self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200
         writer.write(
             f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode()
