@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from starlette.datastructures import MutableHeaders
 
 from models.database import Database
 from models.passwords import Passwords
@@ -58,7 +59,9 @@ def mark_preview(context: Context) -> None:
     """A response read through a preview token: never cached, by us or anyone on the way."""
     context.preview = True
     headers = getattr(context.response, "headers", None)
-    if headers is not None:
+    # An HTTP response's headers; a WebSocket's are the request's (read-only), and a socket's
+    # messages are never cached anyway.
+    if isinstance(headers, MutableHeaders):
         headers["cache-control"] = "no-store"
 
 

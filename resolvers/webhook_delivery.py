@@ -86,8 +86,22 @@ def _claim_statement(*, now: datetime, lease_until: datetime, limit: int) -> Any
     )
 
 
+_ANY_DUE = (
+    sa.select(DELIVERIES.id)
+    .where(
+        DELIVERIES.status == DeliveryStatus.PENDING.value,
+        DELIVERIES.next_attempt_at <= sa.bindparam("now"),
+        sa.or_(DELIVERIES.claimed_until.is_(None), DELIVERIES.claimed_until < sa.bindparam("now")),
+    )
+    .limit(1)
+)
+
+
 async def claim_due(database: Database, *, settings: Settings, limit: int) -> list[Claimed]:
     now = utc_now()
+    # An idle outbox costs a read per poll, not a write transaction (SQLite's one write lock).
+    if not await fetch_all(database, _ANY_DUE, {"now": now}):
+        return []
     lease = timedelta(seconds=settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
     async with begin(database.engine) as connection:
         claimed = (
