@@ -13,7 +13,10 @@ from tests.conftest import StatementLog, client_of
 from tests.factories import create_post, create_user
 
 POSTS = "query Posts { posts(first: 5) { nodes { title tags { name } } } }"
-PRODUCTION = {"env": "production", "secret_key": "a-production-secret-of-forty-characters!!"}
+PRODUCTION: dict[str, Any] = {
+    "env": "production",
+    "secret_key": "a-production-secret-of-forty-characters!!",
+}
 
 
 def _production(settings: Settings) -> Settings:
