@@ -3,7 +3,9 @@ revision (who, when, the whole content after the save, and which fields changed)
 save's transaction. Authors read their own posts' revisions, editors and admins every post's.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -16,7 +18,15 @@ from models.columns import utc_now
 from models.database import Database, fetch_all
 from models.tables import post_revisions_table, post_tags_table, posts_table, tags_table
 from resolvers.keys import key_in
-from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
+from resolvers.pagination import (
+    Page,
+    PageRequest,
+    Sort,
+    page_parameters,
+    page_shape,
+    paginate_per_parent,
+    to_page,
+)
 from resolvers.visibility import Viewer
 
 REVISIONS = post_revisions_table.c
@@ -126,24 +136,42 @@ def _visible_revisions(viewer: Viewer) -> Select[Any]:
     )
 
 
-async def revisions_of_post(
-    database: Database, *, viewer: Viewer, post_id: int, request: PageRequest
-) -> Page[Row[Any]]:
-    statement = paginate(
-        _visible_revisions(viewer).where(REVISIONS.post_id == sa.bindparam("post_id")),
+@lru_cache(maxsize=64)
+def _pages_statement(viewer: Viewer, *, as_array: bool, request: PageRequest) -> Select[Any]:
+    """A page of revisions for each post of a batch (`request` is a `page_shape`)."""
+    return paginate_per_parent(
+        _visible_revisions(viewer).where(key_in(REVISIONS.post_id, as_array=as_array)),
+        parent=REVISIONS.post_id,
         sort=REVISION_SORT,
         request=request,
     )
-    rows = await fetch_all(database, statement, {"post_id": post_id, **page_parameters(request)})
-    return to_page(rows, sort=REVISION_SORT, request=request, items=list(rows))
 
 
-async def count_revisions(database: Database, *, viewer: Viewer, post_id: int) -> int:
-    statement = sa.select(sa.func.count()).select_from(
-        _visible_revisions(viewer).where(REVISIONS.post_id == post_id).subquery()
+async def revision_pages(
+    database: Database, *, viewer: Viewer, post_ids: list[int], request: PageRequest
+) -> dict[int, Page[Row[Any]]]:
+    statement = _pages_statement(
+        viewer, as_array=not database.is_sqlite, request=page_shape(request)
     )
-    rows = await fetch_all(database, statement)
-    return int(rows[0][0])
+    grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
+    for row in await fetch_all(database, statement, {"keys": post_ids, **page_parameters(request)}):
+        grouped[row.parent_id_].append(row)
+    return {
+        post_id: to_page(
+            grouped[post_id], sort=REVISION_SORT, request=request, items=list(grouped[post_id])
+        )
+        for post_id in post_ids
+    }
+
+
+@lru_cache(maxsize=64)
+def revision_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
+    return (
+        sa.select(REVISIONS.post_id, sa.func.count())
+        .select_from(post_revisions_table.join(posts_table, POSTS.id == REVISIONS.post_id))
+        .where(key_in(REVISIONS.post_id, as_array=as_array), revisions_visible(viewer))
+        .group_by(REVISIONS.post_id)
+    )
 
 
 async def revisions_by_ids(

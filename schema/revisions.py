@@ -97,12 +97,10 @@ async def revision_connection(
         default_size=settings.default_page_size,
         max_size=settings.max_page_size,
     )
-    database = info.context.database
-    page = await revisions.revisions_of_post(
-        database, viewer=viewer, post_id=post_id, request=request
-    )
+    loaders = info.context.loaders
+    page = await loaders.revision_page_by_post_id.load((post_id, request))
     return connection_from_page(
         page,
         to_node=PostRevision.from_row,
-        counter=lambda: revisions.count_revisions(database, viewer=viewer, post_id=post_id),
+        counter=lambda: loaders.revision_count_by_post_id.load(post_id),
     )

@@ -11,6 +11,7 @@ from models.database import Database
 from models.tables import Role, post_revisions_table
 from resolvers.tokens import issue_access_token
 from settings import Settings
+from tests.conftest import StatementLog
 from tests.factories import create_user
 
 CREATE = """
@@ -189,3 +190,32 @@ async def test_a_revision_hidden_from_you_cannot_be_restored_or_fetched(
     assert hidden["data"]["node"] is None
     assert shown["data"]["node"] == {"title": "First"}
     assert await _stored(database) == 2
+
+
+LISTED = """
+query Listed($first: Int!) {
+  posts(first: $first, filter: {status: DRAFT}) {
+    nodes { title revisions(first: 2) { totalCount nodes { title author { username } } } }
+  }
+}
+"""
+
+
+async def test_revisions_of_a_page_of_posts_cost_the_same_statements_for_any_page_size(
+    client: httpx.AsyncClient, database: Database, settings: Settings, statements: StatementLog
+) -> None:
+    author = await _caller(client, database, settings, Role.AUTHOR)
+    for _ in range(6):
+        post_id, seen = await _draft(author)
+        await _update(author, post_id, seen, title="Again")
+
+    async def count(first: int) -> int:
+        before = len(statements)
+        body = await author.run(LISTED, {"first": first})
+        nodes = body["data"]["posts"]["nodes"]
+        assert len(nodes) == first
+        assert all(node["revisions"]["totalCount"] == 2 for node in nodes)
+        assert all(len(node["revisions"]["nodes"]) == 2 for node in nodes)
+        return len(statements) - before
+
+    assert await count(2) == await count(6)
