@@ -50,6 +50,8 @@ class WebhookDelivery(SQLModel, table=True):
     )
     event_id: str = Field(max_length=64)
     event: str = Field(max_length=40)
+    # The global ID of what the event is about (a later change may cancel an announcement).
+    subject: str = Field(max_length=64)
     payload: str = Field(sa_type=sa.Text)
     status: DeliveryStatus = Field(
         default=DeliveryStatus.PENDING,

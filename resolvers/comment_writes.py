@@ -219,7 +219,8 @@ async def _announce_verdict(
 ) -> None:
     if status is CommentStatus.APPROVED:
         data = comment_event_data(comment_id=comment_id, post_id=post_id)
-        await enqueue_event(connection, "comment.approved", data=data)
+        subject = data["commentId"]
+        await enqueue_event(connection, "comment.approved", subject=subject, data=data)
 
 
 async def moderate_comments(

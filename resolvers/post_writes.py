@@ -33,7 +33,12 @@ from resolvers.errors import NotFoundError, Problem
 from resolvers.posts import POST_COLUMNS
 from resolvers.revisions import Content, read_content, record_revision
 from resolvers.visibility import Viewer, visible_posts
-from resolvers.webhook_outbox import enqueue_event, post_event_data
+from resolvers.webhook_outbox import (
+    cancel_announcements,
+    enqueue_event,
+    post_event_data,
+    post_subject,
+)
 from settings import Settings
 
 POSTS = posts_table.c
@@ -310,7 +315,9 @@ async def _after_content_change(
     )
     if stored:
         post = (await connection.execute(sa.select(*POST_COLUMNS).where(POSTS.id == post_id))).one()
-        await enqueue_event(connection, "post.updated", data=post_event_data(post))
+        await enqueue_event(
+            connection, "post.updated", subject=post_subject(post_id), data=post_event_data(post)
+        )
 
 
 SLUG_BUSY = Problem(
@@ -360,14 +367,23 @@ async def _announce_status(
     for a scheduled one); taking a published post down is announced."""
     if after.status == PostStatus.PUBLISHED:
         await revoke_tokens_of_post(connection, post_id=after.id)
+        # Rescheduled: only the newest time is announced.
+        await cancel_announcements(connection, subject=post_subject(after.id))
         await enqueue_event(
             connection,
             "post.published",
+            subject=post_subject(after.id),
             data=post_event_data(after),
             not_before=after.published_at,
         )
     elif before.status == PostStatus.PUBLISHED:
-        await enqueue_event(connection, "post.unpublished", data=post_event_data(after))
+        await cancel_announcements(connection, subject=post_subject(after.id))
+        await enqueue_event(
+            connection,
+            "post.unpublished",
+            subject=post_subject(after.id),
+            data=post_event_data(after),
+        )
 
 
 async def revoke_tokens_of_post(connection: AsyncConnection, *, post_id: int) -> int:
@@ -385,7 +401,9 @@ async def delete_post(database: Database, *, viewer: Viewer, post_id: int) -> No
     post = await editable_post(database, viewer=viewer, post_id=post_id)
     async with begin(database.engine) as connection:
         await connection.execute(sa.delete(posts_table).where(POSTS.id == post_id))
-        await enqueue_event(connection, "post.deleted", data=post_event_data(post))
+        subject = post_subject(post_id)
+        await cancel_announcements(connection, subject=subject)
+        await enqueue_event(connection, "post.deleted", subject=subject, data=post_event_data(post))
 
 
 async def restore_revision(

@@ -53,6 +53,7 @@ async def enqueue_event(
     connection: AsyncConnection,
     event: WebhookEvent,
     *,
+    subject: str,
     data: dict[str, Any],
     not_before: datetime | None = None,
 ) -> None:
@@ -67,6 +68,7 @@ async def enqueue_event(
         ENDPOINTS.id,
         sa.literal(event_id),
         sa.literal(event),
+        sa.literal(subject),
         sa.literal(payload),
         sa.literal(DeliveryStatus.PENDING.value),
         sa.literal(0),
@@ -77,6 +79,7 @@ async def enqueue_event(
         "endpoint_id",
         "event_id",
         "event",
+        "subject",
         "payload",
         "status",
         "attempts",
@@ -86,11 +89,30 @@ async def enqueue_event(
     await connection.execute(sa.insert(webhook_deliveries_table).from_select(columns, rows))
 
 
+async def cancel_announcements(connection: AsyncConnection, *, subject: str) -> None:
+    """A post taken down or deleted before its scheduled time never appeared: its pending
+    post.published announcements, not yet due, are dropped (in the caller's transaction)."""
+    deliveries = webhook_deliveries_table.c
+    await connection.execute(
+        sa.delete(webhook_deliveries_table).where(
+            deliveries.subject == subject,
+            deliveries.event == "post.published",
+            deliveries.status == DeliveryStatus.PENDING.value,
+            deliveries.attempts == 0,
+            deliveries.next_attempt_at > utc_now(),
+        )
+    )
+
+
+def post_subject(post_id: int) -> str:
+    return to_base64("Post", post_id)
+
+
 def post_event_data(post: Any) -> dict[str, Any]:
     """What an event says about a post: enough to find the page to rebuild, no content."""
     published_at = post.published_at
     return {
-        "postId": to_base64("Post", post.id),
+        "postId": post_subject(post.id),
         "slug": post.slug,
         "status": str(post.status),
         "publishedAt": published_at.isoformat() if published_at is not None else None,

@@ -7,6 +7,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
+from models.columns import utc_now
 from models.database import Database, create_database
 from models.tables import CommentStatus, PostStatus, Role, posts_table, webhook_deliveries_table
 from resolvers import post_writes
@@ -417,3 +419,39 @@ async def test_the_apps_lifespan_runs_the_delivery_worker(
                 await endpoint.arrived.wait()
 
     assert [request.json["event"] for request in endpoint.received] == ["post.published"]
+
+
+SCHEDULE = """
+mutation Schedule($id: ID!, $at: DateTime!) {
+  publishPost(id: $id, publishedAt: $at) { post { status } }
+}
+"""
+
+
+async def test_a_scheduled_post_is_announced_when_it_appears_and_not_if_taken_down_first(
+    database: Database, settings: Settings
+) -> None:
+    hooks = _webhook_settings(settings)
+    author_id, author = await _headers(database, settings, Role.AUTHOR)
+    _, admin = await _headers(database, settings, Role.ADMIN)
+    soon = await create_post(database, author_id=author_id, status=PostStatus.DRAFT)
+    later = await create_post(database, author_id=author_id, status=PostStatus.DRAFT)
+    async with receiver() as endpoint, client_of(hooks) as client:
+        await _register(client, admin, endpoint.url, ALL_EVENTS)
+        soon_at = utc_now() + timedelta(seconds=1)
+        later_at = utc_now() + timedelta(hours=1)
+        await _run(client, SCHEDULE, {"id": _id("Post", soon), "at": soon_at.isoformat()}, author)
+        await _run(client, SCHEDULE, {"id": _id("Post", later), "at": later_at.isoformat()}, author)
+        await _run(client, UNPUBLISH, {"id": _id("Post", later)}, author)
+        async with _worker(hooks, database) as worker:
+            assert await worker.deliver_due() == 1  # the unpublication; nothing is due yet
+            await _drain(worker, database)
+
+    announced = [
+        (request.json["event"], request.json["data"]["postId"]) for request in endpoint.received
+    ]
+    assert announced == [
+        ("post.unpublished", _id("Post", later)),
+        ("post.published", _id("Post", soon)),
+    ]
+    assert utc_now() >= soon_at

@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("endpoint_id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column(
             "status",
