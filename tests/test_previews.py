@@ -8,11 +8,14 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from starlette.websockets import WebSocket
 
 from models.columns import utc_now
 from models.database import Database
+from models.passwords import create_passwords
 from models.tables import CommentStatus, PostStatus, Role, preview_tokens_table
 from resolvers import previews
+from resolvers.context import build_context
 from resolvers.tokens import issue_access_token
 from settings import Settings
 from tests.factories import create_comment, create_post, create_user
@@ -297,3 +300,28 @@ async def test_a_published_post_needs_no_preview_token(
 
     payload = response.json()["data"]["createPreviewToken"]
     assert payload == {"token": None, "expiresAt": None, "errors": [{"code": "POST_PUBLISHED"}]}
+
+
+async def test_a_websocket_with_a_preview_token_is_marked_without_touching_its_headers(
+    client: httpx.AsyncClient, database: Database, settings: Settings, app: Any
+) -> None:
+    author_id, headers = await _author(database, settings)
+    draft = await create_post(database, author_id=author_id, slug="ws", status=PostStatus.DRAFT)
+    token = await _token(client, headers, draft)
+
+    async def never(*_args: Any) -> Any:
+        raise AssertionError("the context must not use the socket")
+
+    socket = WebSocket({"type": "websocket", "path": "/graphql", "headers": []}, never, never)
+    context = await build_context(
+        settings=settings,
+        database=database,
+        passwords=create_passwords(settings),
+        throttle=app.state.login_throttle,
+        response=socket,
+        preview_token=token,
+    )
+
+    assert context.preview is True
+    assert context.credentials_error is None
+    assert context.viewer.preview_post_id == draft
