@@ -125,6 +125,18 @@ async def delete_endpoint(database: Database, *, endpoint_id: int) -> None:
         raise NotFoundError("No such webhook endpoint.")
 
 
+async def set_endpoint_active(database: Database, *, endpoint_id: int, active: bool) -> None:
+    """A paused endpoint gets no new events; deliveries already in the outbox still go out."""
+    async with begin(database.engine) as connection:
+        updated = await connection.execute(
+            sa.update(webhook_endpoints_table)
+            .where(ENDPOINTS.id == endpoint_id)
+            .values(is_active=active)
+        )
+    if updated.rowcount != 1:
+        raise NotFoundError("No such webhook endpoint.")
+
+
 ENDPOINT_COLUMNS = (
     ENDPOINTS.id,
     ENDPOINTS.url,

@@ -176,3 +176,17 @@ class WebhookMutation:
             info.context.database, endpoint_id=node_id_of(id, "WebhookEndpoint", "id")
         )
         return id
+
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Admins: pause (no new events) or resume an endpoint.",
+    )
+    async def set_webhook_endpoint_active(
+        self, info: Info, id: strawberry.ID, active: bool
+    ) -> WebhookEndpoint:
+        endpoint_id = node_id_of(id, "WebhookEndpoint", "id")
+        database = info.context.database
+        await webhooks.set_endpoint_active(database, endpoint_id=endpoint_id, active=active)
+        row = await webhooks.endpoint_by_id(database, endpoint_id)
+        assert row is not None
+        return WebhookEndpoint.from_row(row)

@@ -455,3 +455,42 @@ async def test_a_scheduled_post_is_announced_when_it_appears_and_not_if_taken_do
         ("post.published", _id("Post", soon)),
     ]
     assert utc_now() >= soon_at
+
+
+PAUSE = """
+mutation Pause($id: ID!, $active: Boolean!) {
+  setWebhookEndpointActive(id: $id, active: $active) { active }
+}
+"""
+DELETE_ENDPOINT = "mutation Remove($id: ID!) { deleteWebhookEndpoint(id: $id) }"
+
+
+async def test_a_paused_or_removed_endpoint_gets_no_new_events(
+    database: Database, settings: Settings
+) -> None:
+    hooks = _webhook_settings(settings)
+    author_id, author = await _headers(database, settings, Role.AUTHOR)
+    _, admin = await _headers(database, settings, Role.ADMIN)
+    posts = [
+        await create_post(database, author_id=author_id, status=PostStatus.DRAFT) for _ in range(3)
+    ]
+    async with receiver() as endpoint, client_of(hooks) as client:
+        body = await _run(
+            client, REGISTER, {"input": {"url": endpoint.url, "events": ALL_EVENTS}}, admin
+        )
+        endpoint_id = body["data"]["createWebhookEndpoint"]["endpoint"]["id"]
+        paused = await _run(client, PAUSE, {"id": endpoint_id, "active": False}, admin)
+        await _run(client, PUBLISH, {"id": _id("Post", posts[0])}, author)
+        await _run(client, PAUSE, {"id": endpoint_id, "active": True}, admin)
+        await _run(client, PUBLISH, {"id": _id("Post", posts[1])}, author)
+        async with _worker(hooks, database) as worker:
+            await _drain(worker, database)
+        removed = await _run(client, DELETE_ENDPOINT, {"id": endpoint_id}, admin)
+        await _run(client, PUBLISH, {"id": _id("Post", posts[2])}, author)
+
+    assert paused["data"]["setWebhookEndpointActive"] == {"active": False}
+    assert [request.json["data"]["postId"] for request in endpoint.received] == [
+        _id("Post", posts[1])
+    ]
+    assert removed["data"]["deleteWebhookEndpoint"] == endpoint_id
+    assert await _deliveries(database) == []
