@@ -169,7 +169,7 @@ class Settings(BaseSettings):
     # (Apollo's client awareness and CSRF-preflight headers, operation names and ids, request
     # ids) by default.
     cors_allow_headers: str = (
-        "authorization,content-type,accept,x-request-id,"
+        "authorization,content-type,accept,x-request-id,x-preview-token,x-quire-sql-report,"
         "apollographql-client-name,apollographql-client-version,apollo-require-preflight,"
         "x-apollo-operation-name,x-apollo-operation-id,"
         "graphql-client-name,graphql-client-version,x-graphql-client-name,x-graphql-client-version"
@@ -201,6 +201,24 @@ class Settings(BaseSettings):
     cache_purge_authorization: str | None = Field(default=None, repr=False)
     # Responses from this size on are compressed (brotli or gzip, as the client accepts).
     compression_minimum_bytes: int = Field(default=1_000, ge=0)
+    # Draft previews: how long a preview token (createPreviewToken) reads its post.
+    preview_token_minutes: int = Field(default=60 * 24, ge=1, le=30 * 24 * 60)
+    # extensions.sql (statements an operation sent and their total time): unset means everyone
+    # in development and nobody in production; "admins" shows it to admins only.
+    sql_report: Literal["everyone", "admins", "nobody"] | None = None
+    # Webhooks: this instance sends due deliveries from the outbox (any number of instances may;
+    # each delivery is claimed by one). Attempts per delivery, the first retry's delay
+    # (doubling after each failure, up to the longest), the request timeout, how often the
+    # outbox is polled, and whether http:// endpoints on loopback addresses are accepted (tests
+    # and development only: everything else must be https://).
+    webhook_delivery_enabled: bool = True
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_first_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_longest_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    webhook_batch_size: int = Field(default=20, ge=1, le=1000)
+    webhook_allow_loopback_http: bool = False
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
@@ -318,6 +336,12 @@ class Settings(BaseSettings):
     @property
     def hide_suggestions(self) -> bool:
         return not (self.suggestions if self.suggestions is not None else self.env == "development")
+
+    @property
+    def sql_report_for(self) -> str:
+        if self.sql_report is not None:
+            return self.sql_report
+        return "everyone" if self.env == "development" else "nobody"
 
     @property
     def is_sqlite(self) -> bool:

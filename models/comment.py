@@ -26,6 +26,8 @@ class Comment(SQLModel, table=True):
         ),
         sa.Index("ix_comments_parent_id_created_at_id", "parent_id", "created_at", "id"),
         sa.Index("ix_comments_author_id", "author_id"),
+        # The moderation queue: one status, oldest first.
+        sa.Index("ix_comments_status_created_at_id", "status", "created_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

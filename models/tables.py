@@ -5,9 +5,12 @@ from sqlmodel import SQLModel
 
 from models.comment import Comment, CommentStatus
 from models.post import Post, PostStatus
+from models.preview_token import PreviewToken
 from models.refresh_token import RefreshToken
+from models.revision import PostRevision
 from models.tag import PostTag, Tag
 from models.user import Role, User
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 metadata = SQLModel.metadata
 
@@ -18,22 +21,35 @@ tags_table: sa.Table = Tag.__table__  # type: ignore[attr-defined]
 post_tags_table: sa.Table = PostTag.__table__  # type: ignore[attr-defined]
 comments_table: sa.Table = Comment.__table__  # type: ignore[attr-defined]
 refresh_tokens_table: sa.Table = RefreshToken.__table__  # type: ignore[attr-defined]
+preview_tokens_table: sa.Table = PreviewToken.__table__  # type: ignore[attr-defined]
+post_revisions_table: sa.Table = PostRevision.__table__  # type: ignore[attr-defined]
+webhook_endpoints_table: sa.Table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+webhook_deliveries_table: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 __all__ = [
     "Comment",
     "CommentStatus",
+    "DeliveryStatus",
     "Post",
+    "PostRevision",
     "PostStatus",
     "PostTag",
+    "PreviewToken",
     "RefreshToken",
     "Role",
     "Tag",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "comments_table",
     "metadata",
+    "post_revisions_table",
     "post_tags_table",
     "posts_table",
+    "preview_tokens_table",
     "refresh_tokens_table",
     "tags_table",
     "users_table",
+    "webhook_deliveries_table",
+    "webhook_endpoints_table",
 ]

@@ -13,12 +13,16 @@ from models.columns import utc_now
 from models.database import Database, begin, connect
 from models.tables import CommentStatus, PostStatus, Role, comments_table, posts_table
 from resolvers.authorization import require_comment_author, require_comment_remover
+from resolvers.cache_tags import comment_changed
 from resolvers.errors import NotFoundError, Problem
 from resolvers.visibility import Viewer, visible_comments, visible_posts
+from resolvers.webhook_outbox import comment_event_data, enqueue_event
 from settings import Settings
 
 COMMENTS = comments_table.c
 POSTS = posts_table.c
+# Comments one moderateComments call may change.
+MAX_MODERATED = 100
 
 
 @dataclass(slots=True)
@@ -209,4 +213,56 @@ async def moderate_comment(
         await connection.execute(
             sa.update(comments_table).where(COMMENTS.id == comment_id).values(status=status)
         )
+        await _announce_verdict(
+            connection, comment_id=comment_id, post_id=comment.post_id, status=status
+        )
     return CommentChange(comment_id=comment_id, post_id=comment.post_id, status=status)
+
+
+async def _announce_verdict(
+    connection: AsyncConnection, *, comment_id: int, post_id: int, status: CommentStatus
+) -> None:
+    if status is CommentStatus.APPROVED:
+        data = comment_event_data(comment_id=comment_id, post_id=post_id)
+        subject = data["commentId"]
+        tags = comment_changed(comment_id, post_id=post_id)
+        await enqueue_event(connection, "comment.approved", subject=subject, data=data, tags=tags)
+
+
+async def moderate_comments(
+    database: Database, *, viewer: Viewer, comment_ids: list[int], status: CommentStatus
+) -> list[CommentChange]:
+    """Approve or reject several comments in one transaction: all of them, or, when any is
+    missing (or hidden from the viewer), none (NOT_FOUND names the missing ones)."""
+    wanted = list(dict.fromkeys(comment_ids))
+    visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
+    async with begin(database.engine) as connection:
+        found = dict(
+            (
+                await connection.execute(
+                    sa.select(COMMENTS.id, COMMENTS.post_id).where(
+                        COMMENTS.id.in_(wanted),
+                        visible_comments(viewer),
+                        COMMENTS.post_id.in_(visible_post_ids),
+                    )
+                )
+            ).all()
+        )
+        missing = [comment_id for comment_id in wanted if comment_id not in found]
+        if missing:
+            raise NotFoundError(
+                "Some comments do not exist (any more): nothing was changed; moderate the "
+                "others again without them.",
+                missing=missing,
+            )
+        await connection.execute(
+            sa.update(comments_table).where(COMMENTS.id.in_(wanted)).values(status=status)
+        )
+        for comment_id in wanted:
+            await _announce_verdict(
+                connection, comment_id=comment_id, post_id=found[comment_id], status=status
+            )
+    return [
+        CommentChange(comment_id=comment_id, post_id=found[comment_id], status=status)
+        for comment_id in wanted
+    ]

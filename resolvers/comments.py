@@ -5,12 +5,22 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Row
 from sqlalchemy.sql import Select
 
-from models.tables import comments_table, posts_table
+from models.database import Database, fetch_all
+from models.tables import CommentStatus, Role, comments_table, posts_table
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
 from resolvers.keys import key_in
-from resolvers.pagination import Sort
+from resolvers.pagination import (
+    Page,
+    PageRequest,
+    Sort,
+    page_parameters,
+    page_shape,
+    paginate,
+    to_page,
+)
 from resolvers.visibility import Viewer, visible_comments, visible_posts
 
 COMMENTS = comments_table.c
@@ -80,3 +90,30 @@ def reply_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
 @lru_cache(maxsize=64)
 def top_level_comment_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
     return comment_counts_statement(viewer, as_array).where(COMMENTS.parent_id.is_(None))
+
+
+def _moderation_queue_statement(request: PageRequest) -> Select[Any]:
+    statement = select_comments(EDITOR_VIEW).where(
+        COMMENTS.status == sa.bindparam("status", type_=COMMENTS.status.type)
+    )
+    return paginate(statement, sort=COMMENT_SORT, request=request)
+
+
+# The queue is for editors and admins (checked by the field), who see every comment.
+EDITOR_VIEW = Viewer(role=Role.EDITOR)
+
+
+async def moderation_queue(
+    database: Database, *, status: CommentStatus, request: PageRequest
+) -> Page[Row[Any]]:
+    """Comments in one moderation status, oldest first (those waiting longest)."""
+    statement = _moderation_queue_statement(page_shape(request))
+    parameters = {"status": status.value, **page_parameters(request)}
+    rows = await fetch_all(database, statement, parameters)
+    return to_page(rows, sort=COMMENT_SORT, request=request, items=list(rows))
+
+
+async def count_moderation_queue(database: Database, *, status: CommentStatus) -> int:
+    statement = sa.select(sa.func.count()).where(COMMENTS.status == status.value)
+    rows = await fetch_all(database, statement)
+    return int(rows[0][0])

@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
+from starlette.datastructures import MutableHeaders
 
 from models.database import Database
 from models.passwords import Passwords
 from models.tables import Role
-from resolvers import accounts, tokens
+from resolvers import accounts, previews, tokens
 from resolvers.errors import QuireError, UnauthenticatedError
 from resolvers.events import LocalBus
 from resolvers.loaders import Loaders
@@ -54,11 +55,36 @@ class Context:
     invalidator: Invalidator | None = None
     # Set by schema/caching.py's ReadScope: a query whose root fields are all public.
     public_read: bool = False
-    # The answer depends on who asks although nobody is signed in (e.g. a preview token):
-    # never cached.
+    # The answer holds something of this request's own although nobody is signed in (the
+    # timings of extensions.sql): never cached.
     private: bool = False
+    # The request asked for extensions.sql (X-Quire-SQL-Report; see schema/statement_report.py).
+    sql_report_requested: bool = False
     # The caller's rate-limit budgets after this operation (sent as RateLimit headers).
     spending: Spending | None = None
+    # Read through a preview token (X-Preview-Token, or a previewToken argument): the
+    # response shows a draft to whoever holds the token, and must never be cached.
+    preview: bool = False
+
+
+def mark_preview(context: Context) -> None:
+    """A response read through a preview token: never cached, by us or anyone on the way."""
+    context.preview = True
+    headers = getattr(context.response, "headers", None)
+    # An HTTP response's headers; a WebSocket's are the request's (read-only), and a socket's
+    # messages are never cached anyway.
+    if isinstance(headers, MutableHeaders):
+        headers["cache-control"] = "no-store"
+
+
+async def _with_preview(
+    *, settings: Settings, database: Database, viewer: Viewer, preview_token: str | None
+) -> Viewer:
+    if not preview_token:
+        return viewer
+    return await previews.preview_viewer(
+        database, settings=settings, viewer=viewer, token=preview_token
+    )
 
 
 async def authenticate(
@@ -121,15 +147,19 @@ async def build_context(
     response: Any = None,
     events: LocalBus | None = None,
     invalidator: Invalidator | None = None,
+    preview_token: str | None = None,
 ) -> Context:
     credentials_error = None
     try:
         viewer = await authenticate(
             settings=settings, database=database, authorization=authorization
         )
+        viewer = await _with_preview(
+            settings=settings, database=database, viewer=viewer, preview_token=preview_token
+        )
     except QuireError as error:
         viewer, credentials_error = ANONYMOUS, error
-    return Context(
+    context = Context(
         settings=settings,
         database=database,
         passwords=passwords,
@@ -144,6 +174,9 @@ async def build_context(
         events=events,
         invalidator=invalidator,
     )
+    if preview_token:
+        mark_preview(context)
+    return context
 
 
 Info = strawberry.Info[Context, None]

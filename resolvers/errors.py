@@ -51,3 +51,15 @@ class TooManyAttemptsError(QuireError):
 
 class NotFoundError(QuireError):
     code = "NOT_FOUND"
+
+
+class PreviewTokenInvalidError(QuireError):
+    code = "PREVIEW_TOKEN_INVALID"
+
+
+class PreviewTokenExpiredError(QuireError):
+    code = "PREVIEW_TOKEN_EXPIRED"
+
+
+class PreviewTokenRevokedError(QuireError):
+    code = "PREVIEW_TOKEN_REVOKED"

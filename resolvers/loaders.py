@@ -15,7 +15,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, Select
 
 from models.database import Database, fetch_all
-from resolvers import authors, comments, posts, tags
+from resolvers import authors, comments, posts, revisions, tags
 from resolvers.keys import key_in
 from resolvers.observability import LOADER_BATCH
 from resolvers.pagination import (
@@ -204,6 +204,21 @@ def _post_pages(
     return _observed("post_pages", load)
 
 
+def _revision_pages(
+    database: Database, *, viewer: Viewer
+) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
+    async def load(keys: list[CommentPageKey]) -> list[Page[Row[Any]]]:
+        pages: dict[CommentPageKey, Page[Row[Any]]] = {}
+        for (request,), post_ids in _grouped_by_arguments(list(keys)).items():
+            found = await revisions.revision_pages(
+                database, viewer=viewer, post_ids=post_ids, request=request
+            )
+            pages.update(((post_id, request), page) for post_id, page in found.items())
+        return [pages[key] for key in keys]
+
+    return _observed("revision_pages", load)
+
+
 class Loaders:
     """Every loader of one request, for one viewer; each built on first use, since most
     requests touch two or three of them."""
@@ -291,3 +306,14 @@ class Loaders:
     @cached_property
     def post_page_by_tag_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
         return _post_pages(self.database, viewer=self.viewer, source=PageSource.TAG_POSTS)
+
+    @cached_property
+    def revision_page_by_post_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
+        return _revision_pages(self.database, viewer=self.viewer)
+
+    @cached_property
+    def revision_count_by_post_id(self) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(
+            self.database, lambda as_array: revisions.revision_counts_statement(viewer, as_array)
+        )

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sys
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,8 @@ from settings import Settings
 class RequestTally:
     request_id: str | None = None
     statements: int = 0
+    # Time the statements took (extensions.sql), from sending each to its result.
+    statement_seconds: float = 0.0
     user_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -134,6 +137,19 @@ POOL_CONNECTIONS = Gauge(
     multiprocess_mode="livesum",
 )
 
+
+WEBHOOK_DELIVERIES = Counter(
+    "quire_webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), "
+    "failed (failed for the last time)",
+    ["outcome"],
+)
+WEBHOOK_LATENCY = Histogram(
+    "quire_webhook_request_duration_seconds",
+    "Time webhook endpoints took to answer (or to fail)",
+    buckets=LATENCY_BUCKETS,
+)
+
 # Operation names come from clients: bounded, or a client could mint a time series per request.
 _OPERATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_OPERATION_NAMES = 500
@@ -163,12 +179,25 @@ def instrument_engine(engine: AsyncEngine) -> None:
     """Counts the statements of the current request and the connections in use."""
     sync_engine = engine.sync_engine
 
-    def count_statement(*_args: Any) -> None:
+    def count_statement(
+        _conn: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, *_rest: Any
+    ) -> None:
         tally = TALLY.get()
         if tally is not None:
             tally.statements += 1
+            if context is not None:
+                context.quire_started = time.perf_counter()
+
+    def time_statement(
+        _conn: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, *_rest: Any
+    ) -> None:
+        tally = TALLY.get()
+        started = getattr(context, "quire_started", None)
+        if tally is not None and started is not None:
+            tally.statement_seconds += time.perf_counter() - started
 
     sa.event.listen(sync_engine, "before_cursor_execute", count_statement)
+    sa.event.listen(sync_engine, "after_cursor_execute", time_statement)
     sa.event.listen(sync_engine.pool, "checkout", lambda *_: POOL_CONNECTIONS.inc())
     sa.event.listen(sync_engine.pool, "checkin", lambda *_: POOL_CONNECTIONS.dec())
 

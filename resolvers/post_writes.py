@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+import orjson
 import sqlalchemy as sa
 from slugify import slugify
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -20,11 +21,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
 from models.database import Database, begin, connect
-from models.tables import PostStatus, post_tags_table, posts_table, tags_table
+from models.tables import (
+    PostStatus,
+    post_tags_table,
+    posts_table,
+    preview_tokens_table,
+    tags_table,
+)
 from resolvers.authorization import require_post_editor
+from resolvers.cache_tags import post_changed
 from resolvers.errors import NotFoundError, Problem
 from resolvers.posts import POST_COLUMNS
+from resolvers.revisions import Content, read_content, record_revision
 from resolvers.visibility import Viewer, visible_posts
+from resolvers.webhook_outbox import (
+    cancel_announcements,
+    enqueue_event,
+    post_event_data,
+    post_subject,
+)
 from settings import Settings
 
 POSTS = posts_table.c
@@ -214,6 +229,7 @@ async def create_post(
         if post_id is None:
             return PostChange(problems=[SLUG_BUSY])
         await _set_tags(connection, post_id, draft.tags or [])
+        await record_revision(connection, post_id=post_id, author_id=viewer.user_id, before=None)
     return PostChange(post_id=post_id)
 
 
@@ -245,6 +261,10 @@ async def update_post(
     problems = content_problems(draft, settings)
     if problems:
         return PostChange(problems=problems)
+    # Read before the transaction (SQLite's slug lock must be its first statement); the edit
+    # only applies over the updated_at seen, so over this very content.
+    async with connect(database.engine) as connection:
+        before = await read_content(connection, post_id)
     values: dict[str, Any] = {"updated_at": utc_now()}
     if draft.title is not None:
         values["title"] = draft.title.strip()
@@ -273,7 +293,36 @@ async def update_post(
             return PostChange(problems=[STALE_EDIT])
         if draft.tags is not None:
             await _set_tags(connection, post_id, draft.tags)
+        await _after_content_change(connection, viewer=viewer, post_id=post_id, before=before)
     return PostChange(post_id=post_id)
+
+
+async def _after_content_change(
+    connection: AsyncConnection,
+    *,
+    viewer: Viewer,
+    post_id: int,
+    before: Content | None,
+    restored_from_id: int | None = None,
+) -> None:
+    """In the save's transaction: the revision, and the post.updated event."""
+    assert viewer.user_id is not None
+    stored = await record_revision(
+        connection,
+        post_id=post_id,
+        author_id=viewer.user_id,
+        before=before,
+        restored_from_id=restored_from_id,
+    )
+    if stored:
+        post = (await connection.execute(sa.select(*POST_COLUMNS).where(POSTS.id == post_id))).one()
+        await enqueue_event(
+            connection,
+            "post.updated",
+            subject=post_subject(post_id),
+            data=post_event_data(post),
+            tags=post_changed(post_id),
+        )
 
 
 SLUG_BUSY = Problem(
@@ -303,16 +352,96 @@ async def set_status(
     elif status is PostStatus.ARCHIVED:
         published_at = post.published_at
     async with begin(database.engine) as connection:
-        await connection.execute(
-            sa.update(posts_table)
-            .where(POSTS.id == post_id)
-            .values(status=status, published_at=published_at, updated_at=utc_now())
-        )
+        updated = (
+            await connection.execute(
+                sa.update(posts_table)
+                .where(POSTS.id == post_id)
+                .values(status=status, published_at=published_at, updated_at=utc_now())
+                .returning(*POST_COLUMNS)
+            )
+        ).one()
+        await _announce_status(connection, before=post, after=updated)
     published = published_at if status is PostStatus.PUBLISHED else None
     return PostChange(post_id=post_id, published_at=published)
 
 
+async def _announce_status(
+    connection: AsyncConnection, *, before: Row[Any], after: Row[Any]
+) -> None:
+    """Publishing ends the post's earlier previews and is announced (when the post appears,
+    for a scheduled one); taking a published post down is announced."""
+    if after.status == PostStatus.PUBLISHED:
+        await revoke_tokens_of_post(connection, post_id=after.id)
+        # Rescheduled: only the newest time is announced.
+        await cancel_announcements(connection, subject=post_subject(after.id))
+        await enqueue_event(
+            connection,
+            "post.published",
+            subject=post_subject(after.id),
+            data=post_event_data(after),
+            tags=post_changed(after.id),
+            not_before=after.published_at,
+        )
+    elif before.status == PostStatus.PUBLISHED:
+        await cancel_announcements(connection, subject=post_subject(after.id))
+        await enqueue_event(
+            connection,
+            "post.unpublished",
+            subject=post_subject(after.id),
+            data=post_event_data(after),
+            tags=post_changed(after.id),
+        )
+
+
+async def revoke_tokens_of_post(connection: AsyncConnection, *, post_id: int) -> int:
+    """Revokes the post's live preview tokens, in the caller's transaction."""
+    tokens = preview_tokens_table.c
+    result = await connection.execute(
+        sa.update(preview_tokens_table)
+        .where(tokens.post_id == post_id, tokens.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+    return int(result.rowcount)
+
+
 async def delete_post(database: Database, *, viewer: Viewer, post_id: int) -> None:
-    await editable_post(database, viewer=viewer, post_id=post_id)
+    post = await editable_post(database, viewer=viewer, post_id=post_id)
     async with begin(database.engine) as connection:
         await connection.execute(sa.delete(posts_table).where(POSTS.id == post_id))
+        subject = post_subject(post_id)
+        await cancel_announcements(connection, subject=subject)
+        await enqueue_event(
+            connection,
+            "post.deleted",
+            subject=subject,
+            data=post_event_data(post),
+            tags=post_changed(post_id),
+        )
+
+
+async def restore_revision(
+    database: Database, *, viewer: Viewer, post_id: int, revision: Row[Any]
+) -> PostChange:
+    """Brings a revision's content back as a new revision (the slug stays)."""
+    await editable_post(database, viewer=viewer, post_id=post_id)
+    async with begin(database.engine) as connection:
+        before = await read_content(connection, post_id)
+        await connection.execute(
+            sa.update(posts_table)
+            .where(POSTS.id == post_id)
+            .values(
+                title=revision.title,
+                excerpt=revision.excerpt,
+                body=revision.body,
+                updated_at=utc_now(),
+            )
+        )
+        await _set_tags(connection, post_id, list(orjson.loads(revision.tags)))
+        await _after_content_change(
+            connection,
+            viewer=viewer,
+            post_id=post_id,
+            before=before,
+            restored_from_id=revision.id,
+        )
+    return PostChange(post_id=post_id)

@@ -32,7 +32,7 @@ from resolvers.pagination import (
     paginate,
     to_page,
 )
-from resolvers.visibility import Viewer, visible_comments, visible_posts
+from resolvers.visibility import Viewer, visible_comments, visible_post_lookup, visible_posts
 
 POSTS = posts_table.c
 COMMENTS = comments_table.c
@@ -181,7 +181,9 @@ async def count_posts(database: Database, *, viewer: Viewer, criteria: PostCrite
 
 @lru_cache(maxsize=64)
 def post_by_slug_statement(viewer: Viewer) -> Select[Any]:
-    return select_posts(viewer).where(POSTS.slug == sa.bindparam("slug"), visible_posts(viewer))
+    return select_posts(viewer).where(
+        POSTS.slug == sa.bindparam("slug"), visible_post_lookup(viewer)
+    )
 
 
 async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[Any] | None:
@@ -192,7 +194,9 @@ async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[
 
 @lru_cache(maxsize=64)
 def posts_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return select_posts(viewer).where(key_in(POSTS.id, as_array=as_array), visible_posts(viewer))
+    return select_posts(viewer).where(
+        key_in(POSTS.id, as_array=as_array), visible_post_lookup(viewer)
+    )
 
 
 def search_sort(database: Database, viewer: Viewer, query: str) -> tuple[Sort, Select[Any]]:

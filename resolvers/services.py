@@ -29,6 +29,11 @@ from resolvers.response_cache import (
     ResponseCache,
 )
 from resolvers.throttle import LoginThrottle, create_login_throttle
+from resolvers.webhook_delivery import (
+    WebhookWorker,
+    start_webhook_delivery,
+    stop_webhook_delivery,
+)
 from settings import Settings
 
 LOGGER = logging.getLogger("quire.services")
@@ -49,6 +54,7 @@ class Services:
     purge: PurgeHook | None
     invalidator: Invalidator
     background: set[asyncio.Task[None]]
+    webhooks: WebhookWorker | None = None
 
     async def start(self) -> None:
         await self.events.start()
@@ -56,6 +62,7 @@ class Services:
         self.scheduler.start(await _scheduled_posts(self.database))
         if self.purge is not None:
             self.purge.start()
+        self.webhooks = start_webhook_delivery(self.settings, self.database)
 
     def _publication_came(self, post_id: int) -> None:
         """A scheduled post became visible without a write: its tags are dropped all the same."""
@@ -64,6 +71,7 @@ class Services:
         task.add_done_callback(self.background.discard)
 
     async def close(self) -> None:
+        await stop_webhook_delivery(self.webhooks)
         await self.scheduler.close()
         await self.events.close()
         if self.background:

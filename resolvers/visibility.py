@@ -37,6 +37,9 @@ class Viewer:
 
     user_id: int | None = None
     role: Role | None = None
+    # A preview token's post (resolvers/previews.py): readable by lookup (post, node) whatever
+    # its status; nothing else changes.
+    preview_post_id: int | None = None
 
     @property
     def sees_everything(self) -> bool:
@@ -62,6 +65,14 @@ def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.user_id is not None:
         return sa.or_(_published(), _POSTS.author_id == sa.literal(viewer.user_id))
     return _published()
+
+
+def visible_post_lookup(viewer: Viewer) -> ColumnElement[bool]:
+    """Lookups of one post by id or slug: what `visible_posts` allows, and the post of the
+    viewer's preview token. Lists, counts and nested connections never show a preview."""
+    if viewer.preview_post_id is None:
+        return visible_posts(viewer)
+    return sa.or_(visible_posts(viewer), _POSTS.id == sa.literal(viewer.preview_post_id))
 
 
 def visible_comments(viewer: Viewer) -> ColumnElement[bool]:

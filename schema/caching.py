@@ -1,8 +1,9 @@
 """Caching of public reads over HTTP and in Quire's response cache.
 
-A read is public when nobody is signed in (no credentials are sent), it is a query, every
-root field it asks for is in PUBLIC_ROOT_FIELDS (never `me` or `apiLimits`, which depend on
-who asks), and it ran without an error. Public reads are:
+A read is public when nobody is signed in (no credentials, preview token or request for
+extensions.sql are sent), it is a query, every root field it asks for is in
+PUBLIC_ROOT_FIELDS (never `me` or `apiLimits`, which depend on who asks), and it ran without
+an error. Public reads are:
 - stored in Quire's response cache (GET and POST), keyed by the document (or its persisted
   hash), the operation name, the variables and the media type, and answered from there with no
   parsing, validation or SQL until a write drops them (resolvers/response_cache.py);
@@ -63,9 +64,10 @@ PUBLIC_ROOT_FIELDS = frozenset(
         "__type",
     }
 )
-# Headers that carry credentials: a request with one is never answered from, or stored in, a
-# shared cache.
-CREDENTIAL_HEADERS = ("authorization", "x-preview-token", "cookie")
+SQL_REPORT_HEADER = "x-quire-sql-report"
+# Headers that make an answer the caller's own (credentials, or extensions.sql with this
+# request's timings): a request with one is never answered from, or stored in, a cache.
+PERSONAL_HEADERS = ("authorization", "x-preview-token", "cookie", SQL_REPORT_HEADER)
 PRIVATE = "private, no-store"
 # CDNs bound the tag header (Fastly and Cloudflare: 16 KB); a response whose tags do not fit
 # is left to browsers (max-age) rather than cached at the CDN without a way to purge it.
@@ -145,7 +147,7 @@ class Lookup:
 
 
 def is_anonymous(request: Request) -> bool:
-    return not any(request.headers.get(name) for name in CREDENTIAL_HEADERS)
+    return not any(request.headers.get(name) for name in PERSONAL_HEADERS)
 
 
 async def operation_key(request: Request, *, fingerprint: str) -> str | None:
@@ -318,6 +320,7 @@ class HttpCaching:
             and context.public_read
             and context.viewer.user_id is None
             and not context.private
+            and not context.preview
             and is_anonymous(request)
             and response.status_code == 200
             and len(outcomes) == 1

@@ -46,7 +46,11 @@ from graphql import (
     value_from_ast_untyped,
 )
 
+from resolvers.comment_writes import MAX_MODERATED
 from resolvers.post_writes import TAGS_PER_POST
+from resolvers.revisions import CONTENT_FIELDS
+from resolvers.webhook_outbox import WEBHOOK_EVENTS
+from resolvers.webhooks import MAX_ENDPOINTS
 from settings import Settings
 
 # The most ids `Query.nodes` accepts (it refuses more; the cost counts its items).
@@ -60,6 +64,13 @@ LIST_BOUNDS: dict[str, int] = {
     "CommentPayload.errors": USER_ERRORS_PER_PAYLOAD,
     "PostPayload.errors": USER_ERRORS_PER_PAYLOAD,
     "ProfilePayload.errors": USER_ERRORS_PER_PAYLOAD,
+    "PreviewTokenPayload.errors": USER_ERRORS_PER_PAYLOAD,
+    "CreateWebhookEndpointPayload.errors": USER_ERRORS_PER_PAYLOAD,
+    "PostRevision.tags": TAGS_PER_POST,
+    "PostRevision.changedFields": len(CONTENT_FIELDS),
+    "ModerateCommentsPayload.comments": MAX_MODERATED,
+    "Query.webhookEndpoints": MAX_ENDPOINTS,
+    "WebhookEndpoint.events": len(WEBHOOK_EVENTS),
 }
 PAGE_FIELDS = frozenset({"nodes", "edges"})
 # Fields every type has without declaring them.

@@ -38,6 +38,8 @@
     if (!fetchers[key]) {
       fetchers[key] = GraphiQL.createFetcher({
         url: endpoint,
+        // extensions.sql: what each query cost the database (development, or admins).
+        headers: { "X-Quire-SQL-Report": "1" },
         subscriptionUrl: subscriptionUrl,
         wsConnectionParams: headers || {},
       });

@@ -7,9 +7,10 @@ from typing import Self
 import strawberry
 
 from models.tables import PostStatus
-from resolvers import post_writes
+from resolvers import post_writes, revisions
 from resolvers.cache_tags import post_changed
 from resolvers.context import Info
+from resolvers.errors import NotFoundError
 from resolvers.events import Event, publish
 from resolvers.response_cache import invalidate
 from schema.accounts import UserError
@@ -125,6 +126,24 @@ class PublishingMutation:
         )
         await invalidate(info.context.invalidator, post_changed(post_id))
         return DeletePostPayload(deleted_id=id)
+
+    @strawberry.mutation(
+        permission_classes=[CanWritePosts],
+        description="Bring a revision's title, excerpt, body and tags back, as a new "
+        "revision (the slug stays).",
+    )
+    async def restore_revision(self, info: Info, id: strawberry.ID) -> PostPayload:
+        context = info.context
+        found = await revisions.revisions_by_ids(
+            context.database, viewer=context.viewer, ids=[node_id_of(id, "PostRevision", "id")]
+        )
+        revision = found[0]
+        if revision is None:
+            raise NotFoundError("No such revision.")
+        change = await post_writes.restore_revision(
+            context.database, viewer=context.viewer, post_id=revision.post_id, revision=revision
+        )
+        return await PostPayload.from_change(info, change)
 
 
 async def _set_status(

@@ -3,7 +3,7 @@
 import logging
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -30,15 +30,22 @@ from schema.discussion import DiscussionMutation
 from schema.ids import row_id
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostFilter, PostOrder
 from schema.limits import QueryLimits
+from schema.moderation import ModerationMutation, ModerationQuery
 from schema.permissions import RefuseBadCredentials
 from schema.prefetch import node_fields
+from schema.previews import PreviewMutation, preview_loaders
 from schema.publishing import PublishingMutation
 from schema.realtime import RefuseSubscriptionsOverHttp, Subscription
+from schema.revisions import PostRevision
 from schema.scalars import SCALAR_MAP
+from schema.statement_report import StatementReport
 from schema.telemetry import Observe
 from schema.types import Author, Comment, Post, Tag, post_sort, prefetch_posts, request_page
+from schema.webhooks import WebhookMutation, WebhookQuery
 
-NODE_TYPES: dict[str, Any] = {cls.__name__: cls for cls in (Post, Author, Comment, Tag, User)}
+NODE_TYPES: dict[str, Any] = {
+    cls.__name__: cls for cls in (Post, Author, Comment, Tag, User, PostRevision)
+}
 USERS = users_table.c
 # A hard ceiling; QUIRE_MAX_BATCH_OPERATIONS sets the limit below it.
 MAX_BATCH_OPERATIONS = 100
@@ -81,6 +88,20 @@ async def _resolve_nodes(info: Info, ids: list[str]) -> list[relay.Node | None]:
         found = await node_type.resolve_nodes(info=info, node_ids=[str(node_id)])
         results.append(found[0])
     return results
+
+
+PreviewTokenArgument = Annotated[
+    str | None,
+    strawberry.argument(
+        description="A preview token, where the X-Preview-Token header cannot be sent."
+    ),
+]
+
+
+async def _post_by_id(info: Info, post_id: int, preview_token: str | None) -> Post | None:
+    loaders = await preview_loaders(info, preview_token)
+    row = await loaders.post_by_id.load(post_id)
+    return None if row is None else Post.from_row(row, loaders)
 
 
 @strawberry.type(description="One rate-limit budget in its current window.")
@@ -143,7 +164,7 @@ class ApiLimits:
 
 
 @strawberry.type
-class Query(AccountQuery):
+class Query(AccountQuery, ModerationQuery, WebhookQuery):
     @strawberry.field(description="The limits your queries are checked against.")
     def api_limits(self, info: Info) -> ApiLimits:
         settings = info.context.settings
@@ -166,7 +187,13 @@ class Query(AccountQuery):
         )
 
     @strawberry.field(description="Fetches any object by its global ID (Relay).")
-    async def node(self, info: Info, id: strawberry.ID) -> relay.Node | None:
+    async def node(
+        self, info: Info, id: strawberry.ID, preview_token: PreviewTokenArgument = None
+    ) -> relay.Node | None:
+        if preview_token is not None:
+            node_type, node_id = _parse_global_id(id)
+            if node_type is Post:
+                return await _post_by_id(info, node_id, preview_token)
         return (await _resolve_nodes(info, [id]))[0]
 
     @strawberry.field(description="Fetches objects by global IDs, in order; null where hidden.")
@@ -211,23 +238,25 @@ class Query(AccountQuery):
 
     @strawberry.field(description="One post by global ID or by slug (pass exactly one).")
     async def post(
-        self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,
+        slug: str | None = None,
+        preview_token: PreviewTokenArgument = None,
     ) -> Post | None:
         if (id is None) == (slug is None):
             raise BadUserInputError("Pass exactly one of id and slug.")
         if slug is not None:
             record(POSTS)
-            row = await posts.post_by_slug(
-                info.context.database, viewer=info.context.viewer, slug=slug
-            )
-            return None if row is None else Post.from_row(row, info.context.loaders)
+            loaders = await preview_loaders(info, preview_token)
+            row = await posts.post_by_slug(info.context.database, viewer=loaders.viewer, slug=slug)
+            return None if row is None else Post.from_row(row, loaders)
         assert id is not None
         node_type, node_id = _parse_global_id(id)
         if node_type is not Post:
             return None
         record(node_tag("Post", node_id))
-        row = await info.context.loaders.post_by_id.load(node_id)
-        return None if row is None else Post.from_row(row, info.context.loaders)
+        return await _post_by_id(info, node_id, preview_token)
 
     @strawberry.field(description="People who write posts, by username.")
     async def authors(
@@ -316,7 +345,15 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 @strawberry.type
-class Mutation(AccountMutation, PublishingMutation, DiscussionMutation, AdministrationMutation):
+class Mutation(
+    AccountMutation,
+    PublishingMutation,
+    DiscussionMutation,
+    AdministrationMutation,
+    PreviewMutation,
+    ModerationMutation,
+    WebhookMutation,
+):
     pass
 
 
@@ -404,7 +441,7 @@ def create_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Post, Author, Comment, Tag, User],
+        types=[Post, Author, Comment, Tag, User, PostRevision],
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,
             batching_config={"max_operations": MAX_BATCH_OPERATIONS} if batching else None,
@@ -418,6 +455,7 @@ def create_schema(
             RefuseSubscriptionsOverHttp,
             QueryLimits,
             ReadScope,
+            StatementReport,
             MaskUnexpectedErrors,
         ],
     )

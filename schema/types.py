@@ -26,6 +26,7 @@ from resolvers.pagination import Page, PageRequest, Sort, page_request
 from schema.connections import Connection, connection_from_page
 from schema.inputs import DEFAULT_POST_ORDER, OrderDirection, PostOrder
 from schema.prefetch import Preloaded, by_name, deferred, node_fields, preloaded_or
+from schema.revisions import PostRevision, revision_connection
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -281,6 +282,7 @@ class Post(relay.Node):
     comment_count: int = strawberry.field(
         description="Visible comments on this post, replies included."
     )
+    author_id: strawberry.Private[int]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -300,6 +302,7 @@ class Post(relay.Node):
             author=joined_author(row),
             tags=deferred(lambda: _load_tags(loaders, row.id)),
             comment_count=deferred(lambda: loaders.comment_count_by_post_id.load(row.id)),
+            author_id=row.author_id,
         )
 
     @classmethod
@@ -315,6 +318,17 @@ class Post(relay.Node):
     @strawberry.field
     def reading_time_minutes(self) -> int:
         return markdown.reading_time_minutes(self.body)
+
+    @strawberry.field(
+        description="Saved versions, newest first: null unless you wrote the post or are an "
+        "editor or admin."
+    )
+    async def revisions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[PostRevision] | None:
+        return await revision_connection(
+            info, post_id=self.id, author_id=self.author_id, first=first, after=after
+        )
 
     @strawberry.field(description="Top-level comments, oldest first; see Comment.replies.")
     def comments(

@@ -38,7 +38,7 @@ from resolvers.persisted import PersistedQueryError
 from resolvers.rate_limits import RateLimitedError, client_key
 from resolvers.services import Services
 from resolvers.visibility import ANONYMOUS, Viewer
-from schema.caching import PRIVATE, HttpCaching, schema_fingerprint
+from schema.caching import PRIVATE, SQL_REPORT_HEADER, HttpCaching, schema_fingerprint
 from schema.limits import document_too_large
 from schema.playground import playground_html
 from schema.refusals import Refusal
@@ -185,10 +185,12 @@ class QuireGraphQL(GraphQL[Context, None]):
                 response=response,
                 events=services.events,
                 invalidator=services.invalidator,
+                preview_token=request.headers.get("x-preview-token"),
             )
         except Exception as error:
             # Checking the bearer token runs before Strawberry, outside its error masking.
             raise unexpected_refusal(error, request_id) from None
+        context.sql_report_requested = bool(request.headers.get(SQL_REPORT_HEADER))
         request.state.context = context  # the response's caching headers depend on it
         return context
 

@@ -25,7 +25,18 @@ from settings import Settings
 POSTGRES_ADMIN_DSN = os.environ.get(
     "QUIRE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES_IN_DELETE_ORDER = ("refresh_tokens", "post_tags", "comments", "posts", "tags", "users")
+TABLES_IN_DELETE_ORDER = (
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "preview_tokens",
+    "post_revisions",
+    "refresh_tokens",
+    "post_tags",
+    "comments",
+    "posts",
+    "tags",
+    "users",
+)
 ON_CI = os.environ.get("CI") == "true"
 
 

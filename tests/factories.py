@@ -13,6 +13,7 @@ from models.tables import (
     PostStatus,
     Role,
     comments_table,
+    post_revisions_table,
     post_tags_table,
     posts_table,
     tags_table,
@@ -105,3 +106,19 @@ async def create_comment(
         "created_at": created_at or utc_now(),
     }
     return await _insert(database, comments_table, values)
+
+
+async def create_revision(
+    database: Database, *, post_id: int, author_id: int, title: str = "A revision"
+) -> int:
+    values = {
+        "post_id": post_id,
+        "author_id": author_id,
+        "title": title,
+        "excerpt": "",
+        "body": "Some words in a body.",
+        "tags": "[]",
+        "changed_fields": "title,excerpt,body,tags",
+        "created_at": utc_now(),
+    }
+    return await _insert(database, post_revisions_table, values)

@@ -559,6 +559,18 @@ SIGN_UP = """
 mutation($input: SignUpInput!) { signUp(input: $input) { errors { message } } }
 """
 SET_ROLE = "mutation($id: ID!) { setUserRole(userId: $id, role: READER) { id } }"
+MODERATE_SEVERAL = """
+mutation($ids: [ID!]!) { moderateComments(ids: $ids, status: APPROVED) { comments { id } } }
+"""
+REVISIONS = """
+query($id: ID!) {
+  node(id: $id) { ... on Post { updatedAt revisions(first: 10) { nodes { id } } } }
+}
+"""
+UPDATE_POST = """
+mutation($input: UpdatePostInput!) { updatePost(input: $input) { errors { message } } }
+"""
+RESTORE = "mutation($id: ID!) { restoreRevision(id: $id) { errors { message } } }"
 SET_ACTIVE = "mutation($id: ID!) { setUserActive(userId: $id, active: false) { id } }"
 
 
@@ -754,6 +766,54 @@ async def _approve_a_comment(database: Database, settings: Settings) -> Write:
     )
 
 
+async def _approve_several_comments(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    editor = await create_user(database, role=Role.EDITOR)
+    post = await create_post(database, author_id=author, title="Story", slug="story")
+    waiting = [
+        await create_comment(
+            database, post_id=post, author_id=author, body=body, status=CommentStatus.PENDING
+        )
+        for body in ("One", "Two")
+    ]
+    headers = bearer(settings, editor, Role.EDITOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        ids = [global_id("Comment", comment) for comment in waiting]
+        await mutate(client, headers, MODERATE_SEVERAL, {"ids": ids})
+
+    return Write(
+        POST_BY_SLUG,
+        {"slug": "story"},
+        write,
+        [],
+        ["One", "Two"],
+        lambda d: [n["body"] for n in d["post"]["comments"]["nodes"]],
+    )
+
+
+async def _restore_a_revision(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    headers = bearer(settings, author, Role.AUTHOR)
+    setup = httpx.ASGITransport(app=create_app(settings))
+    async with httpx.AsyncClient(transport=setup, base_url="http://q") as client:
+        draft = {"title": "First title", "body": "b"}
+        created = await mutate(client, headers, CREATE_POST, {"input": draft})
+        post_id = created["data"]["createPost"]["post"]["id"]
+        await mutate(client, headers, PUBLISH, {"id": post_id})
+        revisions = await mutate(client, headers, REVISIONS, {"id": post_id})
+        first = revisions["data"]["node"]["revisions"]["nodes"][-1]["id"]
+        updated_at = revisions["data"]["node"]["updatedAt"]
+        change = {"id": post_id, "updatedAt": updated_at, "title": "Second title"}
+        await mutate(client, headers, UPDATE_POST, {"input": change})
+    await setup.app.state.services.close()  # type: ignore[attr-defined]
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, RESTORE, {"id": first})
+
+    return Write(POSTS, {}, write, ["Second title"], ["First title"], _titles)
+
+
 async def _update_a_profile(database: Database, settings: Settings) -> Write:
     author = await create_user(database, role=Role.AUTHOR, display_name="Before")
     await create_post(database, author_id=author, title="Story")
@@ -829,13 +889,26 @@ WRITES: dict[str, Callable[[Database, Settings], Awaitable[Write]]] = {
     "editComment": _edit_a_comment,
     "deleteComment (its replies)": _delete_a_reply,
     "moderateComment": _approve_a_comment,
+    "moderateComments": _approve_several_comments,
+    "restoreRevision": _restore_a_revision,
     "updateProfile": _update_a_profile,
     "signUp": _sign_up,
     "setUserRole": _demote_an_author,
     "setUserActive": _deactivate_an_author,
 }
 # Mutations that change nothing an anonymous reader sees.
-WITHOUT_PUBLIC_EFFECT = {"logIn", "refreshToken", "logOut", "logOutEverywhere", "changePassword"}
+WITHOUT_PUBLIC_EFFECT = {
+    "logIn",
+    "refreshToken",
+    "logOut",
+    "logOutEverywhere",
+    "changePassword",
+    "createPreviewToken",
+    "revokePreviewTokens",
+    "createWebhookEndpoint",
+    "setWebhookEndpointActive",
+    "deleteWebhookEndpoint",
+}
 
 
 async def _check_write(

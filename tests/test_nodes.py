@@ -12,7 +12,14 @@ from models.database import Database
 from models.tables import CommentStatus, PostStatus, Role
 from resolvers.tokens import issue_access_token
 from settings import Settings
-from tests.factories import create_comment, create_post, create_tag, create_user, tag_post
+from tests.factories import (
+    create_comment,
+    create_post,
+    create_revision,
+    create_tag,
+    create_user,
+    tag_post,
+)
 from tests.graphql import data, error_codes, execute
 
 IDS = """
@@ -107,6 +114,7 @@ EVERY_ID = """
       __typename id
       author { __typename id }
       tags { __typename id }
+      revisions(first: 2) { nodes { __typename id } }
       comments(first: 2) {
         nodes {
           __typename id
@@ -151,6 +159,7 @@ async def test_every_id_names_one_object_of_one_type_and_node_returns_it(
     admin = await create_user(database, username="root", role=Role.ADMIN)
     draft = await create_post(database, author_id=admin, status=PostStatus.DRAFT)
     await tag_post(database, post_id=draft, tag_id=await create_tag(database, name="Math"))
+    await create_revision(database, post_id=draft, author_id=admin)
     top = await create_comment(database, post_id=draft, author_id=admin)
     await create_comment(
         database, post_id=draft, author_id=admin, parent_id=top, status=CommentStatus.PENDING
