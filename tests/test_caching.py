@@ -19,6 +19,7 @@ import brotli
 import httpx
 import pytest
 import uvicorn
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -459,8 +460,9 @@ async def test_with_redis_down_reads_are_answered_without_the_cache(
 async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptied(
     settings: Settings,
 ) -> None:
-    """Redis went away while a write's tags were dropped: the cache may hold what the write
-    changed, so nothing is served from it until every entry is dropped."""
+    """Redis stopped answering while a write's tags were dropped: the cache may hold what the
+    write changed, so nothing is served from it until every entry is dropped. Redis is a
+    private server here, paused (CLIENT PAUSE) so that its entries outlive the failure."""
     port = free_port()
     server = await _redis_server(port)
     shared = settings.model_copy(
@@ -468,23 +470,23 @@ async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptie
             "response_cache": True,
             "redis_url": f"redis://127.0.0.1:{port}/0",
             "redis_circuit_failures": 100,
+            "redis_timeout_seconds": 0.3,
         }
     )
     redis = create_redis(shared)
     assert redis is not None
+    control = Redis.from_url(f"redis://127.0.0.1:{port}/0")
     try:
         await _wait_for_redis(redis)
         cache = create_response_cache(shared, redis)
         assert cache is not None
         entry = CachedResponse(b"{}", "e", ("Post:1",))
         await cache.put("k", entry, generation=0, ttl=60)
-        server.terminate()
-        await server.wait()
-        await cache.invalidate({"Post:1"})  # fails: Redis is gone
+        await control.client_pause(1500, all=True)
+        await cache.invalidate({"Post:1"})  # times out: Redis does not answer
         bypassed = cache.bypass
-        server = await _redis_server(port)
-        await _wait_for_redis(redis)
-        await cache.store.put("k", entry, generation=await cache.store.generation(), ttl=60)
+        while_bypassed = await cache.get("k")  # Redis answers again soon: still not served
+        kept_meanwhile = await control.exists(f"{shared.redis_key_prefix}:responses:entry:k")
         for _ in range(100):
             if not cache.bypass:
                 break
@@ -493,17 +495,20 @@ async def test_an_invalidation_that_failed_bypasses_the_cache_until_it_is_emptie
         after = await cache.get("k")
         await cache.close()
     finally:
+        await control.aclose()
         server.terminate()
         await server.wait()
         await redis.aclose()
 
     assert bypassed is True
+    assert while_bypassed is None
+    assert kept_meanwhile == 1  # the entry was still there: only the bypass kept it unserved
     assert recovered is True
     assert after is None  # the recovery dropped everything, this entry included
 
 
 async def _redis_server(port: int) -> asyncio.subprocess.Process:
-    """A private redis-server on a loopback port, which the test may stop and start again."""
+    """A private redis-server on a loopback port, which the test may pause."""
     arguments = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     return await asyncio.create_subprocess_exec(
         "redis-server", *arguments, stdout=asyncio.subprocess.DEVNULL
