@@ -121,6 +121,10 @@ async def add_comment(
             )
             .returning(COMMENTS.id)
         )
+        # A trusted author's comment is approved as it is written: announced like a verdict.
+        await _announce_verdict(
+            connection, comment_id=comment_id, post_id=post_id, status=CommentStatus(status)
+        )
     return CommentChange(comment_id=comment_id, post_id=post_id, status=status)
 
 

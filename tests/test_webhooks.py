@@ -494,3 +494,34 @@ async def test_a_paused_or_removed_endpoint_gets_no_new_events(
     ]
     assert removed["data"]["deleteWebhookEndpoint"] == endpoint_id
     assert await _deliveries(database) == []
+
+
+ADD_COMMENT = """
+mutation Add($input: AddCommentInput!) { addComment(input: $input) { comment { status } } }
+"""
+
+
+async def test_a_comment_approved_as_it_is_written_is_announced(
+    database: Database, settings: Settings
+) -> None:
+    """An author's comment (or a trusted reader's) skips moderation: it appears at once, and
+    a static frontend must hear of it as of an approved one."""
+    hooks = _webhook_settings(settings)
+    author_id, author = await _headers(database, settings, Role.AUTHOR)
+    _, admin = await _headers(database, settings, Role.ADMIN)
+    post = await create_post(database, author_id=author_id)
+    async with receiver() as endpoint:
+        async with client_of(hooks) as client:
+            await _register(client, admin, endpoint.url, ["COMMENT_APPROVED"])
+            added = await _run(
+                client,
+                ADD_COMMENT,
+                {"input": {"postId": _id("Post", post), "body": "At once"}},
+                author,
+            )
+        async with _worker(hooks, database) as worker:
+            await _drain(worker, database)
+
+    assert added["data"]["addComment"]["comment"]["status"] == "APPROVED"
+    assert [request.json["event"] for request in endpoint.received] == ["comment.approved"]
+    assert endpoint.received[0].json["data"]["postId"] == _id("Post", post)
