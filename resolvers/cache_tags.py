@@ -57,24 +57,18 @@ def node_tag(type_name: str, node_id: object) -> str:
     return f"{type_name}:{node_id}"
 
 
-def type_tag(type_name: str) -> str:
-    """Every object of a type: what a read records when it knows which types it holds but not
-    which objects (a compiled read builds its JSON in the database, with no object in Python)."""
-    return f"type:{type_name}"
-
-
 def post_changed(post_id: int) -> set[str]:
     """A post was created, edited, published, unpublished, scheduled, archived or deleted,
     or its publication time came."""
-    return {node_tag("Post", post_id), POSTS, type_tag("Post")}
+    return {node_tag("Post", post_id), POSTS}
 
 
 def comment_changed(comment_id: int, *, post_id: int) -> set[str]:
     """A comment was added, edited, deleted or moderated: its post's comment lists and count
     change with it (every comment a response holds records its post's tag as well)."""
-    return {node_tag("Comment", comment_id), node_tag("Post", post_id), type_tag("Comment")}
+    return {node_tag("Comment", comment_id), node_tag("Post", post_id)}
 
 
 def author_changed(user_id: int) -> set[str]:
     """A public profile changed, or a new account can now be looked up by username."""
-    return {node_tag("Author", user_id), AUTHORS, type_tag("Author")}
+    return {node_tag("Author", user_id), AUTHORS}

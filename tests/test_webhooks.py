@@ -238,7 +238,7 @@ async def test_each_content_event_reaches_the_receiver_once_and_signed(
         assert first.headers["x-quire-event"] == "post.published"
         assert first.json["data"]["postId"] == _id("Post", post)
         assert first.json["data"]["status"] == "PUBLISHED"
-        assert first.json["tags"] == sorted([f"Post:{post}", "posts", "type:Post"])
+        assert first.json["tags"] == sorted([f"Post:{post}", "posts"])
         assert [request.json["event"] for request in comments_only.received] == ["comment.approved"]
         assert comments_only.received[0].signed_with(comment_secret)
         assert not comments_only.received[0].signed_with(secret)
