@@ -54,11 +54,15 @@ class Kind(Enum):
     DATETIME = "datetime"
     NULLABLE_DATETIME = "nullable_datetime"
     AUTHOR = "author"  # to one: users.id = <row>.author_id, active users only
+    POST = "post"  # to one: a comment's post, if visible
+    PARENT = "parent"  # to one: a comment's parent comment, if visible
     TAGS = "tags"  # a post's tags, by name
     COMMENT_COUNT = "comment_count"  # a post's visible comments, replies included
     POST_COUNT = "post_count"  # an author's or a tag's visible posts
     COMMENTS = "comments"  # connection: a post's visible top-level comments
     REPLIES = "replies"  # connection: a comment's visible replies
+    AUTHOR_POSTS = "author_posts"  # connection: an author's visible posts
+    TAG_POSTS = "tag_posts"  # connection: the visible posts carrying a tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             createdAt=(Kind.DATETIME, "created_at"),
         ),
         "author": Field(Kind.AUTHOR, "author_id", "Author"),
+        "post": Field(Kind.POST, "post_id", "Post"),
+        "parent": Field(Kind.PARENT, "parent_id", "Comment"),
         "replies": Field(Kind.REPLIES, target="Comment"),
     },
     "Author": {
@@ -110,14 +116,25 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             avatarUrl=(Kind.NULLABLE_STRING, "avatar_url"),
         ),
         "postCount": Field(Kind.POST_COUNT, "author_id"),
+        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
     },
     "Tag": {
         "id": Field(Kind.GLOBAL_ID),
         **_columns(name=(Kind.STRING, "name"), slug=(Kind.STRING, "slug")),
         "postCount": Field(Kind.POST_COUNT, "tag_id"),
+        "posts": Field(Kind.TAG_POSTS, target="Post"),
     },
 }
 
-CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES)
-# The root fields a compiled read covers; every other root field falls back.
-ROOT_FIELDS = {"posts": "Post", "post": "Post"}
+POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
+CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
+# The root fields a compiled read covers, with their node type; every other root field
+# (me, user, node, nodes, search, apiLimits, introspection) falls back.
+ROOT_FIELDS = {
+    "posts": "Post",
+    "post": "Post",
+    "authors": "Author",
+    "author": "Author",
+    "tags": "Tag",
+    "tag": "Tag",
+}

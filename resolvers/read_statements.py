@@ -22,7 +22,7 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select
 from sqlalchemy.sql.util import ClauseAdapter
 
 from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
-from resolvers import comments, posts
+from resolvers import authors, comments, posts, tags
 from resolvers.json_sql import JsonSql, sql_string
 from resolvers.pagination import Sort
 from resolvers.read_shapes import TYPE_FIELDS, Field, Kind, Lookup, PageArguments, Selection
@@ -62,6 +62,32 @@ class _Rows:
     conditions: tuple[ColumnElement[bool], ...]
     sort: Sort
     node_type: str
+    joined: FromClause | None = None  # the FROM when it joins more than `alias`
+    joined_tables: tuple[FromClause, ...] = ()
+
+    def select_from(self, statement: Select[Any]) -> Select[Any]:
+        return statement.select_from(self.joined if self.joined is not None else self.alias)
+
+    def own_tables(self) -> tuple[FromClause, ...]:
+        """What a page or count reads itself; every other table it names is correlated."""
+        return (self.alias, *self.joined_tables)
+
+
+def _adapted_sort(sort: Sort, alias: FromClause) -> Sort:
+    return Sort(
+        sort.tag,
+        _adapted(sort.key, alias),
+        _adapted(sort.id, alias),
+        sort.value_type,
+        sort.descending,
+    )
+
+
+LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]] = {
+    "post": (posts_table, "Post", visible_posts),
+    "author": (users_table, "Author", visible_users),
+    "tag": (tags_table, "Tag", tags.carried_by_visible_posts),
+}
 
 
 class StatementBuilder:
@@ -81,8 +107,12 @@ class StatementBuilder:
             assert isinstance(selection.arguments, PageArguments)
             arguments = selection.arguments
             return self._connection(lambda: self._root_posts(arguments), selection)
-        if selection.field == "post":
-            return self._one_post(selection)
+        if selection.field == "authors":
+            return self._connection(self._authors, selection)
+        if selection.field == "tags":
+            return self._connection(self._root_tags, selection)
+        if selection.field in ("post", "author", "tag"):
+            return self._lookup(selection)
         raise NotCovered(selection.field)
 
     # Objects and their fields
@@ -123,6 +153,10 @@ class StatementBuilder:
         kind = field.kind
         if kind is Kind.AUTHOR:
             return self._author(columns[field.column], selection.selections)
+        if kind is Kind.POST:
+            return self._post(columns[field.column], selection.selections)
+        if kind is Kind.PARENT:
+            return self._parent(columns[field.column], selection.selections)
         if kind is Kind.TAGS:
             return self._tags(columns.id, selection.selections)
         if kind is Kind.COMMENT_COUNT:
@@ -133,6 +167,14 @@ class StatementBuilder:
             return self._connection(lambda: self._comments(columns.id, top_level=True), selection)
         if kind is Kind.REPLIES:
             return self._connection(lambda: self._comments(columns.id, top_level=False), selection)
+        if kind in (Kind.AUTHOR_POSTS, Kind.TAG_POSTS):
+            arguments = selection.arguments
+            assert isinstance(arguments, PageArguments)
+            assert arguments.order is not None
+            order, by_tag = arguments.order, kind is Kind.TAG_POSTS
+            return self._connection(
+                lambda: self._posts_of(columns.id, order=order, by_tag=by_tag), selection
+            )
         raise NotCovered(kind.value)
 
     def _author(
@@ -146,16 +188,46 @@ class StatementBuilder:
         )
         return self.json.or_null(found.scalar_subquery())
 
+    def _post(
+        self, post_id: ColumnElement[int], selections: Sequence[Selection]
+    ) -> ColumnElement[str]:
+        found = posts_table.alias()
+        statement = (
+            sa.select(self._object("Post", found.c, selections))
+            .where(found.c.id == post_id, _adapted(visible_posts(self.viewer), found))
+            .correlate_except(found)
+        )
+        return self.json.or_null(statement.scalar_subquery())
+
+    def _parent(
+        self, parent_id: ColumnElement[int], selections: Sequence[Selection]
+    ) -> ColumnElement[str]:
+        """As comments_by_ids_statement: a visible comment on a visible post."""
+        found, posted = comments_table.alias(), posts_table.alias()
+        visible_post_ids = sa.select(posted.c.id).where(
+            _adapted(visible_posts(self.viewer), posted)
+        )
+        statement = (
+            sa.select(self._object("Comment", found.c, selections))
+            .where(
+                found.c.id == parent_id,
+                _adapted(visible_comments(self.viewer), found),
+                found.c.post_id.in_(visible_post_ids),
+            )
+            .correlate_except(found, posted)
+        )
+        return self.json.or_null(statement.scalar_subquery())
+
     def _tags(
         self, post_id: ColumnElement[int], selections: Sequence[Selection]
     ) -> ColumnElement[str]:
-        tags, links = tags_table.alias(), post_tags_table.alias()
-        order = (tags.c.name, tags.c.id)
+        found, links = tags_table.alias(), post_tags_table.alias()
+        order = (found.c.name, found.c.id)
         rows = (
-            sa.select(self._object("Tag", tags.c, selections).label("element"), *order)
-            .select_from(links.join(tags, tags.c.id == links.c.tag_id))
+            sa.select(self._object("Tag", found.c, selections).label("element"), *order)
+            .select_from(links.join(found, found.c.id == links.c.tag_id))
             .where(links.c.post_id == post_id)
-            .correlate_except(tags, links)
+            .correlate_except(found, links)
         )
         if self.sqlite:
             rows = rows.order_by(*order)
@@ -191,15 +263,17 @@ class StatementBuilder:
         )
         return counted.correlate_except(found, links).scalar_subquery()
 
-    def _one_post(self, selection: Selection) -> ColumnElement[str]:
+    def _lookup(self, selection: Selection) -> ColumnElement[str]:
+        """`post(id:|slug:)`, `author(username:)`, `tag(slug:)`: one visible row or null."""
         if selection.arguments is None:  # an ID of another type: null, as the resolver answers
             return sql_string("null")
         lookup = selection.arguments
         assert isinstance(lookup, Lookup)
-        found = posts_table.alias()
-        statement = sa.select(self._object("Post", found.c, selection.selections)).where(
+        table, type_name, visible = LOOKUPS[selection.field]
+        found = table.alias()
+        statement = sa.select(self._object(type_name, found.c, selection.selections)).where(
             found.c[lookup.column] == sa.bindparam(lookup.parameter),
-            _adapted(visible_posts(self.viewer), found),
+            _adapted(visible(self.viewer), found),
         )
         return self.json.or_null(statement.scalar_subquery())
 
@@ -217,18 +291,51 @@ class StatementBuilder:
             node_type="Post",
         )
 
+    def _authors(self) -> _Rows:
+        found = users_table.alias()
+        conditions = authors.author_conditions(self.viewer)
+        return _Rows(
+            alias=found,
+            conditions=tuple(_adapted(condition, found) for condition in conditions),
+            sort=_adapted_sort(authors.AUTHOR_SORT, found),
+            node_type="Author",
+        )
+
+    def _root_tags(self) -> _Rows:
+        found = tags_table.alias()
+        return _Rows(
+            alias=found,
+            conditions=(_adapted(tags.carried_by_visible_posts(self.viewer), found),),
+            sort=_adapted_sort(tags.TAG_SORT, found),
+            node_type="Tag",
+        )
+
+    def _posts_of(
+        self, parent_id: ColumnElement[int], *, order: tuple[str, bool], by_tag: bool
+    ) -> _Rows:
+        """An author's posts, or a tag's (through post_tags): loaders.PageSource as SQL."""
+        found = posts_table.alias()
+        visible = _adapted(visible_posts(self.viewer), found)
+        sort = self._post_sort(order, found)
+        if not by_tag:
+            conditions = (found.c.author_id == parent_id, visible)
+            return _Rows(alias=found, conditions=conditions, sort=sort, node_type="Post")
+        links = post_tags_table.alias()
+        return _Rows(
+            alias=found,
+            conditions=(links.c.tag_id == parent_id, visible),
+            sort=sort,
+            node_type="Post",
+            joined=links.join(found, found.c.id == links.c.post_id),
+            joined_tables=(links,),
+        )
+
     def _post_sort(self, order: tuple[str, bool], alias: FromClause) -> Sort:
         field, descending = order
         sort = posts.post_sort(
             self.viewer, field=posts.PostOrderField(field), descending=descending
         )
-        return Sort(
-            sort.tag,
-            _adapted(sort.key, alias),
-            _adapted(sort.id, alias),
-            sort.value_type,
-            sort.descending,
-        )
+        return _adapted_sort(sort, alias)
 
     def _comments(self, parent_id: ColumnElement[int], *, top_level: bool) -> _Rows:
         found = comments_table.alias()
@@ -238,17 +345,10 @@ class StatementBuilder:
             conditions = (found.c.post_id == parent_id, found.c.parent_id.is_(None), visible)
         else:
             conditions = (found.c.parent_id == parent_id, visible)
-        sort = comments.COMMENT_SORT
         return _Rows(
             alias=found,
             conditions=conditions,
-            sort=Sort(
-                sort.tag,
-                _adapted(sort.key, found),
-                found.c.id,
-                sort.value_type,
-                sort.descending,
-            ),
+            sort=_adapted_sort(comments.COMMENT_SORT, found),
             node_type="Comment",
         )
 
@@ -299,8 +399,8 @@ class _Page:
 
     def _total_count(self) -> Any:
         rows = self.source()
-        counted = sa.select(sa.func.count()).select_from(rows.alias).where(*rows.conditions)
-        return counted.correlate_except(rows.alias).scalar_subquery()
+        counted = rows.select_from(sa.select(sa.func.count())).where(*rows.conditions)
+        return counted.correlate_except(*rows.own_tables()).scalar_subquery()
 
     def _query_order(self, key: ColumnElement[Any], row_id: ColumnElement[Any]) -> list[Any]:
         descending = self.rows.sort.descending != self.arguments.backwards
@@ -320,11 +420,11 @@ class _Page:
             return self._ranked
         rows, arguments, sort = self.rows, self.arguments, self.rows.sort
         fetched = (
-            sa.select(*rows.alias.c, sort.key.label("sort_key_"))
+            rows.select_from(sa.select(*rows.alias.c, sort.key.label("sort_key_")))
             .where(*rows.conditions, *self._keyset())
             .order_by(*self._query_order(sort.key, sort.id))
             .limit(sa.bindparam(arguments.rows, type_=sa.Integer()))
-            .correlate_except(rows.alias)
+            .correlate_except(*rows.own_tables())
             .subquery()
         )
         query_order = self._query_order(fetched.c.sort_key_, fetched.c.id)

@@ -8,6 +8,7 @@ answers with its own error. The plan is the selection tree (the statement cache'
 the values of its parameters.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from strawberry import relay
 
 from models.tables import PostStatus, posts_table, tags_table, users_table
 from resolvers.arguments import require_fits
+from resolvers.authors import AUTHOR_SORT
 from resolvers.comments import COMMENT_SORT
 from resolvers.cursors import SortValue
 from resolvers.errors import QuireError
@@ -39,6 +41,7 @@ from resolvers.pagination import PageRequest, page_request
 from resolvers.posts import PostCriteria, PostOrderField, post_sort
 from resolvers.read_shapes import (
     CONNECTION_KINDS,
+    POST_CONNECTION_KINDS,
     ROOT_FIELDS,
     TYPE_FIELDS,
     Lookup,
@@ -46,6 +49,7 @@ from resolvers.read_shapes import (
     Selection,
 )
 from resolvers.read_statements import NotCovered
+from resolvers.tags import TAG_SORT
 from resolvers.visibility import Viewer
 from schema.ids import row_id
 from settings import Settings
@@ -145,19 +149,35 @@ class _Walk:
             return Selection(key, name)
         if name not in ROOT_FIELDS:
             raise NotCovered(f"Query.{name}")
-        arguments = self._arguments("Query", details)
+        arguments, node_type = self._arguments("Query", details), ROOT_FIELDS[name]
         if name == "post":
-            return Selection(key, name, self._post_lookup(arguments), self._object("Post", details))
-        page = self._root_posts_page(arguments)
-        return Selection(key, name, page, self._connection("Post", details))
+            lookup = self._post_lookup(arguments)
+        elif name == "author":
+            lookup = self._lookup(arguments["username"], users_table.c.username, "username")
+        elif name == "tag":
+            lookup = self._lookup(arguments["slug"], tags_table.c.slug, "slug")
+        else:
+            return Selection(
+                key, name, self._root_page(name, arguments), self._connection(node_type, details)
+            )
+        return Selection(key, name, lookup, self._object(node_type, details))
+
+    def _lookup(self, value: str, column: Any, argument: str) -> Lookup:
+        require_fits(value, column, argument=argument)
+        return Lookup(column.name, self.parameter(value))
+
+    def _root_page(self, name: str, arguments: dict[str, Any]) -> PageArguments:
+        if name == "posts":
+            return self._root_posts_page(arguments)
+        sort = AUTHOR_SORT if name == "authors" else TAG_SORT
+        return self._page(self._page_request(sort, arguments))
 
     def _post_lookup(self, arguments: dict[str, Any]) -> Lookup | None:
         node_id, slug = arguments.get("id"), arguments.get("slug")
         if (node_id is None) == (slug is None):
             raise NotCovered("post needs exactly one of id and slug")
         if slug is not None:
-            require_fits(slug, posts_table.c.slug, argument="slug")
-            return Lookup("slug", self.parameter(slug))
+            return self._lookup(slug, posts_table.c.slug, "slug")
         global_id = relay.GlobalID.from_id(str(node_id))
         if global_id.type_name not in NODE_TYPE_NAMES:
             raise NotCovered("not a Quire node ID")
@@ -179,7 +199,11 @@ class _Walk:
                 raise NotCovered(f"{type_name}.{name}")
             if field.kind in CONNECTION_KINDS:
                 assert field.target is not None
-                page = self._comment_page(self._arguments(type_name, subfield))
+                arguments = self._arguments(type_name, subfield)
+                if field.kind in POST_CONNECTION_KINDS:
+                    page = self._posts_page(arguments)
+                else:
+                    page = self._comment_page(arguments)
                 selections.append(
                     Selection(key, name, page, self._connection(field.target, subfield))
                 )
@@ -216,13 +240,17 @@ class _Walk:
     # Page arguments, checked as the resolvers check them
 
     def _root_posts_page(self, arguments: dict[str, Any]) -> PageArguments:
+        page = self._posts_page(arguments)
+        criteria = self._criteria(arguments.get("filter"))
+        return dataclasses.replace(page, criteria=criteria.shape())
+
+    def _posts_page(self, arguments: dict[str, Any]) -> PageArguments:
         order = arguments.get("orderBy")
         field = PostOrderField(_value(order["field"])) if order else PostOrderField.PUBLISHED_AT
         descending = _value(order["direction"]) == "DESC" if order else True
         sort = post_sort(self.viewer, field=field, descending=descending)
         request = self._page_request(sort, arguments)
-        criteria = self._criteria(arguments.get("filter"))
-        return self._page(request, order=(field.value, descending), criteria=criteria.shape())
+        return self._page(request, order=(field.value, descending))
 
     def _criteria(self, filter: dict[str, Any] | None) -> PostCriteria:
         filter = filter or {}

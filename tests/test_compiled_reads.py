@@ -278,6 +278,45 @@ ALIASES = """
 }
 """
 
+AUTHORS_AND_TAGS = """
+query AuthorsAndTags($first: Int, $after: String, $last: Int, $username: String!) {
+  authors(first: $first, after: $after, last: $last) {
+    __typename totalCount pageInfo { hasNextPage hasPreviousPage }
+    nodes { id username displayName bio avatarUrl postCount }
+    edges { node { username } __typename }
+  }
+  tags(first: $first, last: $last) { totalCount nodes { id name slug postCount } }
+  author(username: $username) { username postCount }
+  alpha: tag(slug: "alpha") { name postCount }
+  zeta: tag(slug: "zeta") { name }
+}
+"""
+NESTED_POSTS = """
+query Nested($order: PostOrder, $first: Int, $after: String, $last: Int) {
+  author(username: "author") {
+    posts(orderBy: $order, first: $first, after: $after, last: $last) {
+      totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      edges { cursor node { title status publishedAt } }
+    }
+  }
+  tag(slug: "alpha") {
+    posts(orderBy: $order, first: $first) { totalCount nodes { title tags { slug } } }
+  }
+  posts(first: 4) {
+    nodes {
+      tags { posts(first: 1) { nodes { slug } } }
+      comments(first: 3) {
+        nodes {
+          post { slug commentCount }
+          replies(first: 2) { nodes { body parent { body status author { username } } } }
+          parent { body }
+        }
+      }
+    }
+  }
+}
+"""
+
 
 def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool]]:
     """Documents with variables, and whether the planner covers them."""
@@ -324,6 +363,16 @@ def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool]]:
         (ONE_POST, {"id": _global_id("Post", 1), "slug": "post-1"}, False),
         (ONE_POST, {}, False),
         (ALIASES, {}, True),
+        (AUTHORS_AND_TAGS, {"username": "author"}, True),
+        (AUTHORS_AND_TAGS, {"username": "gone", "first": 2}, True),  # deactivated
+        (AUTHORS_AND_TAGS, {"username": "writer", "last": 1}, True),
+        (AUTHORS_AND_TAGS, {"username": "writer", "after": "bad"}, False),
+        (AUTHORS_AND_TAGS, {"username": "x" * 100}, False),  # too long: the resolver's error
+        (NESTED_POSTS, {}, True),
+        (NESTED_POSTS, {"first": 1, "after": published[4]}, True),
+        (NESTED_POSTS, {"last": 2}, True),
+        (NESTED_POSTS, {"order": {"field": "COMMENT_COUNT", "direction": "ASC"}}, True),
+        (NESTED_POSTS, {"order": {"field": "TITLE"}}, False),  # title cursors
     ]
 
 
@@ -430,7 +479,13 @@ def _covered_schema() -> graphql.GraphQLSchema:
 def _cursor_pool() -> dict[str, list[str]]:
     """Well-formed cursors of every covered order near the seeded rows (ids from 1 in a
     freshly emptied database, as tests/test_cost.py relies on)."""
-    pool: dict[str, list[str]] = {"published": [], "comments": [], "created": []}
+    pool: dict[str, list[str]] = {
+        "published": [],
+        "comments": [],
+        "created": [],
+        "username": [encode_cursor("username", (name, row)) for row, name in enumerate(ROLES)],
+        "name": [encode_cursor("name", (name, row)) for row, name in enumerate(("Alpha", "Mid"))],
+    }
     for number in range(8):
         published = BASE + timedelta(hours=number, microseconds=(number % 3) * 120_000)
         pool["published"].append(encode_cursor("published", (published, number + 1)))
@@ -479,6 +534,8 @@ class _MostlyValid(graphql.Visitor):
     def _cursor_tag(self, field: str, order: graphql.ArgumentNode | None) -> str | None:
         if field in ("comments", "replies"):
             return "created"
+        if field in ("authors", "tags"):
+            return "username" if field == "authors" else "name"
         if order is None or not isinstance(order.value, graphql.ObjectValueNode):
             return "published"
         for member in order.value.fields:
@@ -558,6 +615,8 @@ COVERED = {
     "post by id": ONE_POST,
     "aliases and merged fields": ALIASES,
     "__typename alone": "{ __typename }",
+    "authors, tags and lookups": AUTHORS_AND_TAGS,
+    "nested posts, a comment's post and parent": NESTED_POSTS,
 }
 # What the resolver path answers instead, and why.
 FALLS_BACK = {
@@ -571,16 +630,10 @@ FALLS_BACK = {
     "node": f'{{ node(id: "{POST_ID}") {{ id }} }}',
     "nodes": f'{{ nodes(ids: ["{POST_ID}"]) {{ id }} }}',
     "search": '{ search(query: "word") { nodes { title } } }',
-    "authors": "{ authors { nodes { username } } }",
-    "author": '{ author(username: "author") { username } }',
-    "tags": "{ tags { nodes { name } } }",
-    "tag": '{ tag(slug: "alpha") { name } }',
-    "Author.posts": "{ posts { nodes { author { posts { nodes { title } } } } } }",
-    "Tag.posts": "{ posts { nodes { tags { posts { totalCount } } } } }",
-    "Comment.post": "{ posts { nodes { comments { nodes { post { title } } } } } }",
-    "Comment.parent": "{ posts { nodes { comments { nodes { parent { body } } } } } }",
     "a covered root with an uncovered one": "{ posts { totalCount } apiLimits { maxDepth } }",
     "cursors of the title order": "{ posts(orderBy: {field: TITLE}) { edges { cursor } } }",
+    "cursors of the username order": "{ authors { pageInfo { endCursor } } }",
+    "cursors of the tag name order": "{ tags { edges { cursor } } }",
     "two filtered lists": (
         "{ a: posts(filter: {status: DRAFT}) { totalCount } "
         'b: posts(filter: {tagSlug: "alpha"}) { totalCount } }'
@@ -595,7 +648,13 @@ COVERAGE_SETTINGS = Settings(_env_file=None)
 
 
 def _covers(query: str, viewer: Viewer, dialect: str) -> bool:
-    variables = {"first": 2, "comments": 2, "filter": {"status": "DRAFT"}, "slug": "post-1"}
+    variables = {
+        "first": 2,
+        "comments": 2,
+        "filter": {"status": "DRAFT"},
+        "slug": "post-1",
+        "username": "author",
+    }
     plan = plan_read(
         SCHEMA,
         graphql.parse(query),
