@@ -29,6 +29,8 @@ from resolvers.read_shapes import TYPE_FIELDS, Field, Kind, Lookup, PageArgument
 from resolvers.visibility import (
     ANONYMOUS,
     Viewer,
+    own_posts,
+    published_posts,
     visible_comments,
     visible_posts,
     visible_users,
@@ -64,6 +66,7 @@ class _Rows:
     node_type: str
     joined: FromClause | None = None  # the FROM when it joins more than `alias`
     joined_tables: tuple[FromClause, ...] = ()
+    split: "_Split | None" = None
 
     def select_from(self, statement: Select[Any]) -> Select[Any]:
         return statement.select_from(self.joined if self.joined is not None else self.alias)
@@ -71,6 +74,18 @@ class _Rows:
     def own_tables(self) -> tuple[FromClause, ...]:
         """What a page or count reads itself; every other table it names is correlated."""
         return (self.alias, *self.joined_tables)
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """A signed-in reader's posts by publication time, as two branches that each use an
+    index: the published posts (sorted by published_at, which is the sort key for them) and
+    the viewer's own other posts."""
+
+    common: tuple[ColumnElement[bool], ...]  # every condition but visibility
+    published: ColumnElement[bool]
+    own: ColumnElement[bool]
+    published_key: ColumnElement[Any]
 
 
 def _adapted_sort(sort: Sort, alias: FromClause) -> Sort:
@@ -283,12 +298,33 @@ class StatementBuilder:
         found = posts_table.alias()
         assert arguments.criteria is not None
         assert arguments.order is not None
-        conditions = posts.post_conditions(self.viewer, arguments.criteria)
+        conditions = [
+            _adapted(condition, found)
+            for condition in posts.post_conditions(self.viewer, arguments.criteria)
+        ]
         return _Rows(
             alias=found,
-            conditions=tuple(_adapted(condition, found) for condition in conditions),
+            conditions=tuple(conditions),
             sort=self._post_sort(arguments.order, found),
             node_type="Post",
+            # post_conditions: visibility first, then the criteria.
+            split=self._split(found, conditions[1:], arguments.order),
+        )
+
+    def _split(
+        self, found: FromClause, common: Sequence[ColumnElement[bool]], order: tuple[str, bool]
+    ) -> _Split | None:
+        viewer = self.viewer
+        if viewer.user_id is None or viewer.sees_everything:
+            return None
+        if order[0] != posts.PostOrderField.PUBLISHED_AT.value:
+            return None
+        published = _adapted(published_posts(), found)
+        return _Split(
+            common=tuple(common),
+            published=published,
+            own=sa.and_(_adapted(own_posts(viewer), found), published.is_not(sa.true())),
+            published_key=found.c.published_at,
         )
 
     def _authors(self) -> _Rows:
@@ -318,16 +354,24 @@ class StatementBuilder:
         visible = _adapted(visible_posts(self.viewer), found)
         sort = self._post_sort(order, found)
         if not by_tag:
-            conditions = (found.c.author_id == parent_id, visible)
-            return _Rows(alias=found, conditions=conditions, sort=sort, node_type="Post")
+            parent = found.c.author_id == parent_id
+            return _Rows(
+                alias=found,
+                conditions=(parent, visible),
+                sort=sort,
+                node_type="Post",
+                split=self._split(found, [parent], order),
+            )
         links = post_tags_table.alias()
+        tagged = links.c.tag_id == parent_id
         return _Rows(
             alias=found,
-            conditions=(links.c.tag_id == parent_id, visible),
+            conditions=(tagged, visible),
             sort=sort,
             node_type="Post",
             joined=links.join(found, found.c.id == links.c.post_id),
             joined_tables=(links,),
+            split=self._split(found, [tagged], order),
         )
 
     def _post_sort(self, order: tuple[str, bool], alias: FromClause) -> Sort:
@@ -418,15 +462,12 @@ class _Page:
     def _rank(self) -> FromClause:
         if self._ranked is not None:
             return self._ranked
-        rows, arguments, sort = self.rows, self.arguments, self.rows.sort
-        fetched = (
-            rows.select_from(sa.select(*rows.alias.c, sort.key.label("sort_key_")))
-            .where(*rows.conditions, *self._keyset())
-            .order_by(*self._query_order(sort.key, sort.id))
-            .limit(sa.bindparam(arguments.rows, type_=sa.Integer()))
-            .correlate_except(*rows.own_tables())
-            .subquery()
-        )
+        rows, sort = self.rows, self.rows.sort
+        fetched: FromClause
+        if rows.split is None:
+            fetched = self._fetch(rows.conditions, sort.key).subquery()
+        else:
+            fetched = self._fetch_split(rows.split)
         query_order = self._query_order(fetched.c.sort_key_, fetched.c.id)
         ranked = sa.select(
             fetched,
@@ -442,13 +483,40 @@ class _Page:
         self._ranked = ranked.subquery()
         return self._ranked
 
-    def _keyset(self) -> list[ColumnElement[bool]]:
+    def _fetch(
+        self, conditions: Sequence[ColumnElement[bool]], key: ColumnElement[Any]
+    ) -> Select[Any]:
+        """The page's rows and one more, in the query's order: `key` is the sort key as the
+        conditions let an index serve it."""
+        rows, sort = self.rows, self.rows.sort
+        return (
+            rows.select_from(sa.select(*rows.alias.c, key.label("sort_key_")))
+            .where(*conditions, *self._keyset(key))
+            .order_by(*self._query_order(key, sort.id))
+            .limit(sa.bindparam(self.arguments.rows, type_=sa.Integer()))
+            .correlate_except(*rows.own_tables())
+        )
+
+    def _fetch_split(self, split: "_Split") -> FromClause:
+        """Published posts by the (status, published_at, id) index and the viewer's other
+        posts by the author index, merged: "published or mine" in one OR defeats both."""
+        published = self._fetch([*split.common, split.published], split.published_key)
+        own = self._fetch([*split.common, split.own], self.rows.sort.key)
+        merged = sa.union_all(sa.select(published.subquery()), sa.select(own.subquery())).subquery()
+        return (
+            sa.select(merged)
+            .order_by(*self._query_order(merged.c.sort_key_, merged.c.id))
+            .limit(sa.bindparam(self.arguments.rows, type_=sa.Integer()))
+            .subquery()
+        )
+
+    def _keyset(self, key: ColumnElement[Any]) -> list[ColumnElement[bool]]:
         sort, conditions = self.rows.sort, []
         for names, later in ((self.arguments.after, True), (self.arguments.before, False)):
             if names is None:
                 continue
             value_name, id_name = names
-            row = sa.tuple_(sort.key, sort.id)
+            row = sa.tuple_(key, sort.id)
             bound = sa.tuple_(
                 sa.bindparam(value_name, type_=sort.key.type),
                 sa.bindparam(id_name, type_=sa.Integer()),

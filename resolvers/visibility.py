@@ -50,7 +50,7 @@ class Viewer:
 ANONYMOUS = Viewer()
 
 
-def _published() -> ColumnElement[bool]:
+def published_posts() -> ColumnElement[bool]:
     """Published posts whose publication time has come (the time read when the statement runs,
     so that statements can be built once and reused)."""
     now = sa.bindparam("now", callable_=utc_now, type_=UTCDateTime())
@@ -69,8 +69,12 @@ def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.sees_everything:
         return sa.true()
     if viewer.user_id is not None:
-        return sa.or_(_published(), _POSTS.author_id == viewer_id(viewer))
-    return _published()
+        return sa.or_(published_posts(), own_posts(viewer))
+    return published_posts()
+
+
+def own_posts(viewer: Viewer) -> ColumnElement[bool]:
+    return _POSTS.author_id == viewer_id(viewer)
 
 
 def visible_post_lookup(viewer: Viewer) -> ColumnElement[bool]:
