@@ -7,7 +7,8 @@ QUIRE_COMPILED_READS is off, runs on the resolver path.
 
 The planner runs as the last extension's `on_execute`: parsing, the limits and cost,
 validation, credentials, rate limits, error masking, metrics, tracing and the response
-envelope (`extensions.cost`, `extensions.rateLimit`) stay exactly as on the resolver path.
+envelope (`extensions.cost`) stay exactly as on the resolver path. Public reads whose cache
+tags will be used (response cache on, or GET) stay on the resolver path, which records them.
 """
 
 import logging
@@ -62,6 +63,13 @@ async def execute_compiled(
     return orjson.Fragment(rows[0][0])
 
 
+def _tagged_public_read(context: Context) -> bool:
+    """A public read whose cache tags (what it holds, for invalidation) will be used: the
+    resolver path records them as it builds each object; a compiled read has none, so it leaves
+    these to the resolver path (whose answer is then cached: later hits run nothing at all)."""
+    return context.public_read and not context.private and context.cache_tags_used
+
+
 class CompiledReads(SchemaExtension):
     """Answers a covered query before graphql-core would execute it field by field."""
 
@@ -75,6 +83,7 @@ class CompiledReads(SchemaExtension):
             and settings.compiled_reads
             and not execution.result
             and execution.graphql_document is not None
+            and not _tagged_public_read(context)
         ):
             data = await self._data(execution.graphql_document, context)
             if data is not None:

@@ -49,7 +49,7 @@ async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
 
 
 async def test_a_failing_compiled_read_is_answered_by_the_resolver_path(
-    client: httpx.AsyncClient,
+    settings: Settings,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -57,7 +57,8 @@ async def test_a_failing_compiled_read_is_answered_by_the_resolver_path(
     monkeypatch.setattr(compiled_reads, "fetch_all", _explode)
 
     with caplog.at_level(logging.WARNING, logger="quire.compiled"):
-        response = await client.post("/graphql", json={"query": QUERY})
+        async with client_of(settings, response_cache=False) as client:
+            response = await client.post("/graphql", json={"query": QUERY})
 
     assert response.json()["data"] == {"posts": {"nodes": []}}
     assert [record.getMessage() for record in caplog.records] == [
@@ -98,7 +99,11 @@ async def test_slow_requests_are_stopped_with_a_timeout_error(
     monkeypatch.setattr(posts, "list_posts", crawl)
     monkeypatch.setattr(compiled_reads, "fetch_all", crawl)
     for compiled in (False, True):
-        update = {"request_timeout_seconds": 0.05, "compiled_reads": compiled}
+        update = {
+            "request_timeout_seconds": 0.05,
+            "compiled_reads": compiled,
+            "response_cache": False,
+        }
         impatient = create_app(settings.model_copy(update=update))
         transport = httpx.ASGITransport(app=impatient)
 
