@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 
 
+class NotCovered(Exception):
+    """The planner does not build this read; the resolver path answers it."""
+
+
 @dataclass(frozen=True, slots=True)
 class PageArguments:
     """A connection's page, as parameter names (values are bound at execution) and the

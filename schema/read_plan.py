@@ -45,10 +45,10 @@ from resolvers.read_shapes import (
     ROOT_FIELDS,
     TYPE_FIELDS,
     Lookup,
+    NotCovered,
     PageArguments,
     Selection,
 )
-from resolvers.read_statements import NotCovered
 from resolvers.tags import TAG_SORT
 from resolvers.visibility import Viewer
 from schema.ids import row_id
