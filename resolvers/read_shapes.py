@@ -39,7 +39,22 @@ class Lookup:
     parameter: str
 
 
-Arguments = PageArguments | Lookup | None
+@dataclass(frozen=True, slots=True)
+class NodeLookup:
+    """One node by global ID (`node`, an item of `nodes`): its type, the parameter holding its
+    row id, and what is selected on that type."""
+
+    type_name: str
+    parameter: str
+    selections: tuple["Selection", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeList:
+    items: tuple[NodeLookup, ...]
+
+
+Arguments = PageArguments | Lookup | NodeLookup | NodeList | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +148,10 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
 POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
 CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
 # The root fields a compiled read covers, with their node type; every other root field
-# (me, user, node, nodes, search, apiLimits, introspection) falls back.
+# (me, user, search, apiLimits, introspection) falls back; node and nodes of User IDs too.
 ROOT_FIELDS = {
+    "node": "Node",
+    "nodes": "Node",
     "posts": "Post",
     "post": "Post",
     "authors": "Author",

@@ -27,6 +27,8 @@ from resolvers.read_shapes import (
     Field,
     Kind,
     Lookup,
+    NodeList,
+    NodeLookup,
     NotCovered,
     PageArguments,
     Selection,
@@ -55,6 +57,12 @@ LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]
     "author": (users_table, "Author", visible_users),
     "tag": (tags_table, "Tag", tags.carried_by_visible_posts),
 }
+BY_ID: dict[str, tuple[sa.Table, Callable[[Viewer], ColumnElement[bool]]]] = {
+    "Post": (posts_table, visible_posts),
+    "Author": (users_table, visible_users),
+    "Comment": (comments_table, visible_comments),
+    "Tag": (tags_table, tags.carried_by_visible_posts),
+}
 
 
 class StatementBuilder:
@@ -81,6 +89,10 @@ class StatementBuilder:
             return self._connection(self.sources.root_tags, selection)
         if selection.field in ("post", "author", "tag"):
             return self._lookup(selection)
+        if selection.field == "node" and isinstance(selection.arguments, NodeLookup):
+            return self._node(selection.arguments)
+        if selection.field == "nodes" and isinstance(selection.arguments, NodeList):
+            return self._nodes(selection.arguments)
         raise NotCovered(selection.field)
 
     # Objects and their fields
@@ -163,30 +175,42 @@ class StatementBuilder:
     def _post(
         self, post_id: ColumnElement[int], selections: Sequence[Selection]
     ) -> ColumnElement[str]:
-        found = posts_table.alias()
-        statement = (
-            sa.select(self.object("Post", found.c, selections))
-            .where(found.c.id == post_id, adapted(visible_posts(self.viewer), found))
-            .correlate_except(found)
-        )
-        return self.json.or_null(statement.scalar_subquery())
+        return self._by_id("Post", post_id, selections)
 
     def _parent(
         self, parent_id: ColumnElement[int], selections: Sequence[Selection]
     ) -> ColumnElement[str]:
-        """As comments_by_ids_statement: a visible comment on a visible post."""
-        found, posted = comments_table.alias(), posts_table.alias()
-        visible_post_ids = sa.select(posted.c.id).where(adapted(visible_posts(self.viewer), posted))
-        statement = (
-            sa.select(self.object("Comment", found.c, selections))
-            .where(
-                found.c.id == parent_id,
-                adapted(visible_comments(self.viewer), found),
-                found.c.post_id.in_(visible_post_ids),
+        return self._by_id("Comment", parent_id, selections)
+
+    def _by_id(
+        self, type_name: str, row_id: ColumnElement[int], selections: Sequence[Selection]
+    ) -> ColumnElement[str]:
+        """A node by id, as the loaders' `*_by_ids_statement`s see it; null when hidden."""
+        table, visible = BY_ID[type_name]
+        found, posted = table.alias(), posts_table.alias()
+        conditions = [found.c.id == row_id, adapted(visible(self.viewer), found)]
+        if type_name == "Comment":  # a visible comment on a visible post
+            visible_post_ids = sa.select(posted.c.id).where(
+                adapted(visible_posts(self.viewer), posted)
             )
+            conditions.append(found.c.post_id.in_(visible_post_ids))
+        statement = (
+            sa.select(self.object(type_name, found.c, selections))
+            .where(*conditions)
             .correlate_except(found, posted)
         )
         return self.json.or_null(statement.scalar_subquery())
+
+    def _node(self, lookup: NodeLookup) -> ColumnElement[str]:
+        row_id = sa.bindparam(lookup.parameter, type_=sa.Integer())
+        return self._by_id(lookup.type_name, row_id, lookup.selections)
+
+    def _nodes(self, nodes: NodeList) -> ColumnElement[str]:
+        parts: list[str | ColumnElement[str]] = ["["]
+        for index, item in enumerate(nodes.items):
+            parts.extend(["," if index else "", self._node(item)])
+        parts.append("]")
+        return self.json.concat(parts)
 
     def _tags(
         self, post_id: ColumnElement[int], selections: Sequence[Selection]

@@ -45,12 +45,15 @@ from resolvers.read_shapes import (
     ROOT_FIELDS,
     TYPE_FIELDS,
     Lookup,
+    NodeList,
+    NodeLookup,
     NotCovered,
     PageArguments,
     Selection,
 )
 from resolvers.tags import TAG_SORT
 from resolvers.visibility import Viewer
+from schema.cost import MAX_NODES
 from schema.ids import row_id
 from settings import Settings
 
@@ -150,6 +153,10 @@ class _Walk:
         if name not in ROOT_FIELDS:
             raise NotCovered(f"Query.{name}")
         arguments, node_type = self._arguments("Query", details), ROOT_FIELDS[name]
+        if name == "node":
+            return Selection(key, name, self._node(arguments["id"], details, {}))
+        if name == "nodes":
+            return Selection(key, name, self._node_list(arguments["ids"], details))
         if name == "post":
             lookup = self._post_lookup(arguments)
         elif name == "author":
@@ -161,6 +168,31 @@ class _Walk:
                 key, name, self._root_page(name, arguments), self._connection(node_type, details)
             )
         return Selection(key, name, lookup, self._object(node_type, details))
+
+    def _node(
+        self,
+        value: str,
+        details: FieldDetailsList,
+        selected: dict[str, tuple[Selection, ...]],
+    ) -> NodeLookup:
+        """As the resolver's _parse_global_id; `selected` keeps each type's selection, walked
+        once per type however many IDs have it."""
+        global_id = relay.GlobalID.from_id(str(value))
+        if global_id.type_name not in NODE_TYPE_NAMES:
+            raise NotCovered("not a Quire node ID")
+        if global_id.type_name not in TYPE_FIELDS:
+            raise NotCovered(f"{global_id.type_name} nodes")
+        number = row_id(global_id.node_id)
+        type_name = global_id.type_name
+        if type_name not in selected:
+            selected[type_name] = self._object(type_name, details)
+        return NodeLookup(type_name, self.parameter(number), selected[type_name])
+
+    def _node_list(self, ids: list[str], details: FieldDetailsList) -> NodeList:
+        if len(ids) > MAX_NODES:
+            raise NotCovered("too many IDs")
+        selected: dict[str, tuple[Selection, ...]] = {}
+        return NodeList(tuple(self._node(value, details, selected) for value in ids))
 
     def _lookup(self, value: str, column: Any, argument: str) -> Lookup:
         require_fits(value, column, argument=argument)

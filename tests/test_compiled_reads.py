@@ -318,11 +318,32 @@ query Nested($order: PostOrder, $first: Int, $after: String, $last: Int) {
   }
 }
 """
+NODES = """
+query Nodes($nodeId: ID!, $nodeIds: [ID!]!) {
+  node(id: $nodeId) { __typename id ... on Post { title author { username } } }
+  nodes(ids: $nodeIds) {
+    __typename
+    id
+    ... on Post { title comments(first: 1) { nodes { body } } }
+    ... on Comment { body post { slug } }
+    ... on Tag { name postCount }
+    ... on Author { username }
+    ...Named
+  }
+}
+fragment Named on Tag { slug }
+"""
 
 
 def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool]]:
     """Documents with variables, and whether the planner covers them."""
     cursor = seeded.cursors
+    node_ids = [
+        *(_global_id("Post", post) for post in seeded.posts),
+        *(_global_id("Comment", row) for row in range(1, 12)),
+        *(_global_id("Tag", row) for row in (1, 2, 3, 99)),
+        *(_global_id("Author", seeded.users[name]) for name in ("author", "gone", "reader")),
+    ]
     published = [c for c in cursor if c.startswith(encode_cursor("published", (BASE, 1))[:12])]
     return [
         (LIST_QUIRE, {"first": 5, "comments": 3}, True),
@@ -365,6 +386,11 @@ def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool]]:
         (ONE_POST, {"id": _global_id("Post", 1), "slug": "post-1"}, False),
         (ONE_POST, {}, False),
         (ALIASES, {}, True),
+        (NODES, {"nodeId": _global_id("Post", seeded.posts[0]), "nodeIds": node_ids}, True),
+        (NODES, {"nodeId": _global_id("Post", seeded.posts[6]), "nodeIds": node_ids[::-1]}, True),
+        (NODES, {"nodeId": _global_id("Comment", 2), "nodeIds": []}, True),
+        (NODES, {"nodeId": _global_id("User", 1), "nodeIds": []}, False),
+        (NODES, {"nodeId": "bm9wZQ==", "nodeIds": []}, False),
         (AUTHORS_AND_TAGS, {"username": "author"}, True),
         (AUTHORS_AND_TAGS, {"username": "gone", "first": 2}, True),  # deactivated
         (AUTHORS_AND_TAGS, {"username": "writer", "last": 1}, True),
@@ -607,6 +633,7 @@ async def test_generated_queries_match_the_resolver_path(
 
 
 POST_ID = base64.b64encode(b"Post:1").decode()
+USER_ID = base64.b64encode(b"User:1").decode()
 # What the planner covers, each with the viewers it was checked for.
 COVERED = {
     "the bench's list": LIST_QUIRE,
@@ -619,6 +646,7 @@ COVERED = {
     "__typename alone": "{ __typename }",
     "authors, tags and lookups": AUTHORS_AND_TAGS,
     "nested posts, a comment's post and parent": NESTED_POSTS,
+    "node and nodes": NODES,
 }
 # What the resolver path answers instead, and why.
 FALLS_BACK = {
@@ -629,8 +657,9 @@ FALLS_BACK = {
     "a type's introspection": '{ __type(name: "Post") { name } }',
     "me": "{ me { username } }",
     "user": f'{{ user(id: "{POST_ID}") {{ username }} }}',
-    "node": f'{{ node(id: "{POST_ID}") {{ id }} }}',
-    "nodes": f'{{ nodes(ids: ["{POST_ID}"]) {{ id }} }}',
+    "a User's node": f'{{ node(id: "{USER_ID}") {{ id }} }}',
+    "nodes with a User's ID": f'{{ nodes(ids: ["{POST_ID}", "{USER_ID}"]) {{ id }} }}',
+    "a malformed node ID": '{ node(id: "bm9wZQ==") { id } }',
     "search": '{ search(query: "word") { nodes { title } } }',
     "a covered root with an uncovered one": "{ posts { totalCount } apiLimits { maxDepth } }",
     "cursors of the title order": "{ posts(orderBy: {field: TITLE}) { edges { cursor } } }",
@@ -656,6 +685,8 @@ def _covers(query: str, viewer: Viewer, dialect: str) -> bool:
         "filter": {"status": "DRAFT"},
         "slug": "post-1",
         "username": "author",
+        "nodeId": POST_ID,
+        "nodeIds": [POST_ID, base64.b64encode(b"Tag:2").decode()],
     }
     plan = plan_read(
         SCHEMA,
