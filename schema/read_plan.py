@@ -80,6 +80,8 @@ def plan_read(
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
         return None
+    if viewer.preview_post_id is not None:
+        return None  # a preview token's post is readable by lookup (resolvers/previews.py)
     coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
     if isinstance(coerced, list):
         return None
@@ -153,6 +155,8 @@ class _Walk:
         if name not in ROOT_FIELDS:
             raise NotCovered(f"Query.{name}")
         arguments, node_type = self._arguments("Query", details), ROOT_FIELDS[name]
+        if arguments.get("previewToken") is not None:
+            raise NotCovered("a preview token")
         if name == "node":
             return Selection(key, name, self._node(arguments["id"], details, {}))
         if name == "nodes":

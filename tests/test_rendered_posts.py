@@ -111,7 +111,7 @@ async def test_migration_backfills_posts_written_before_it(
     config = alembic_config(database_url)
     engine = create_unpooled_engine(database_url)
     async with engine.connect() as connection:
-        await connection.run_sync(_downgrade, config, "0004")
+        await connection.run_sync(_downgrade, config, "0005_editorial")
         for number in range(3):
             await connection.run_sync(_insert_old_post, author_id, number)
         await connection.run_sync(_upgrade, config)

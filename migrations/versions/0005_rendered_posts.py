@@ -3,7 +3,7 @@
 The columns are backfilled from each post's body with the renderer the reads used until now.
 
 Revision ID: 0005_rendered_posts
-Revises: 0004
+Revises: 0005_editorial
 Create Date: 2026-11-29
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from models.markdown import rendered
 
 revision: str = "0005_rendered_posts"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_editorial"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
