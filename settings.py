@@ -222,6 +222,10 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     max_request_bytes: int = Field(default=1_000_000, ge=1_000)
     gc_freeze: bool = True
+    # Compiled reads: a query the planner covers runs as one SQL statement that builds the
+    # response's data in the database; off, every query runs on the resolver path (the
+    # reference the differential test compares with).
+    compiled_reads: bool = True
 
     @field_validator("database_url")
     @classmethod

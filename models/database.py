@@ -1,6 +1,7 @@
 """The async engine and session factory, configured from settings."""
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,7 +60,19 @@ def _checked_out(engine: AsyncEngine) -> int:
     return int(checked_out()) if callable(checked_out) else 0
 
 
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _base64url(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 def _enable_sqlite_integrity(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite has no base64: compiled reads (resolvers/json_sql.py) build global IDs and cursors
+    # with these.
+    dbapi_connection.create_function("quire_base64", 1, _base64, deterministic=True)
+    dbapi_connection.create_function("quire_base64url", 1, _base64url, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -30,6 +30,9 @@ class Post(SQLModel, table=True):
     slug: str = Field(max_length=220, unique=True)
     excerpt: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
     body: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    # Rendered from the body on every write (models/markdown.py::rendered), read as stored.
+    html: str = Field(default="", sa_type=sa.Text, sa_column_kwargs={"server_default": ""})
+    reading_time_minutes: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     status: PostStatus = Field(
         default=PostStatus.DRAFT,
         sa_column=enum_column(PostStatus, nullable=False, server_default="DRAFT"),

@@ -60,6 +60,9 @@ class Context:
     private: bool = False
     # The request asked for extensions.sql (X-Quire-SQL-Report; see schema/statement_report.py).
     sql_report_requested: bool = False
+    # A public read's cache tags are used (stored in the response cache, or sent to CDNs over
+    # GET): such reads record them on the resolver path (compiled reads record none).
+    cache_tags_used: bool = True
     # The caller's rate-limit budgets after this operation (sent as RateLimit headers).
     spending: Spending | None = None
     # Read through a preview token (X-Preview-Token, or a previewToken argument): the

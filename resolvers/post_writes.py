@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models.columns import utc_now
 from models.database import Database, begin, connect
+from models.markdown import rendered
 from models.tables import (
     PostStatus,
     post_tags_table,
@@ -214,6 +215,7 @@ async def create_post(
         "author_id": viewer.user_id,
         "title": draft.title.strip(),
         "body": draft.body,
+        **rendered(draft.body),
         "excerpt": (draft.excerpt or "").strip(),
         "status": PostStatus.DRAFT,
         "created_at": now,
@@ -270,6 +272,7 @@ async def update_post(
         values["title"] = draft.title.strip()
     if draft.body is not None:
         values["body"] = draft.body
+        values.update(rendered(draft.body))
     if draft.excerpt is not None:
         values["excerpt"] = draft.excerpt.strip()
     unchanged_since_seen = sa.update(posts_table).where(

@@ -47,6 +47,8 @@ POST_COLUMNS = (
     POSTS.slug,
     POSTS.excerpt,
     POSTS.body,
+    POSTS.html,
+    POSTS.reading_time_minutes,
     POSTS.status,
     POSTS.published_at,
     POSTS.updated_at,

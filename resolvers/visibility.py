@@ -50,11 +50,17 @@ class Viewer:
 ANONYMOUS = Viewer()
 
 
-def _published() -> ColumnElement[bool]:
+def published_posts() -> ColumnElement[bool]:
     """Published posts whose publication time has come (the time read when the statement runs,
     so that statements can be built once and reused)."""
     now = sa.bindparam("now", callable_=utc_now, type_=UTCDateTime())
     return sa.and_(_POSTS.status == PostStatus.PUBLISHED.value, _POSTS.published_at <= now)
+
+
+def viewer_id(viewer: Viewer) -> ColumnElement[int]:
+    """The viewer's id as a named parameter: a compiled read builds its statement once per
+    role and passes each viewer's id as `viewer_id` when it runs."""
+    return sa.bindparam("viewer_id", viewer.user_id, type_=sa.Integer())
 
 
 def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
@@ -63,8 +69,12 @@ def visible_posts(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.sees_everything:
         return sa.true()
     if viewer.user_id is not None:
-        return sa.or_(_published(), _POSTS.author_id == sa.literal(viewer.user_id))
-    return _published()
+        return sa.or_(published_posts(), own_posts(viewer))
+    return published_posts()
+
+
+def own_posts(viewer: Viewer) -> ColumnElement[bool]:
+    return _POSTS.author_id == viewer_id(viewer)
 
 
 def visible_post_lookup(viewer: Viewer) -> ColumnElement[bool]:
@@ -84,7 +94,7 @@ def visible_comments(viewer: Viewer) -> ColumnElement[bool]:
     if viewer.user_id is not None:
         own_pending = sa.and_(
             _COMMENTS.status == CommentStatus.PENDING.value,
-            _COMMENTS.author_id == sa.literal(viewer.user_id),
+            _COMMENTS.author_id == viewer_id(viewer),
         )
         return sa.or_(approved, own_pending)
     return approved

@@ -24,6 +24,7 @@ from resolvers.pagination import Page
 from resolvers.rate_limits import Budget, client_key
 from schema.accounts import AccountMutation, AccountQuery, AdministrationMutation, User
 from schema.caching import ReadScope
+from schema.compiled_reads import CompiledReads
 from schema.connections import Connection, connection_from_page
 from schema.cost import MAX_NODES
 from schema.discussion import DiscussionMutation
@@ -457,5 +458,7 @@ def create_schema(
             ReadScope,
             StatementReport,
             MaskUnexpectedErrors,
+            # Last: it answers covered queries once every check above has passed.
+            CompiledReads,
         ],
     )

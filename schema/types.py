@@ -17,7 +17,7 @@ from strawberry import relay
 from strawberry.types.nodes import SelectedField
 
 from models.tables import CommentStatus, PostStatus
-from resolvers import comments, markdown, posts
+from resolvers import comments, posts
 from resolvers.cache_tags import POSTS, node_tag, record, record_node
 from resolvers.context import Info
 from resolvers.errors import QuireError
@@ -282,6 +282,8 @@ class Post(relay.Node):
     comment_count: int = strawberry.field(
         description="Visible comments on this post, replies included."
     )
+    html: str = strawberry.field(description="The body rendered to sanitized HTML.")
+    reading_time_minutes: int
     author_id: strawberry.Private[int]
     preloaded: strawberry.Private[Preloaded] = dataclasses.field(default_factory=dict)
 
@@ -302,6 +304,8 @@ class Post(relay.Node):
             author=joined_author(row),
             tags=deferred(lambda: _load_tags(loaders, row.id)),
             comment_count=deferred(lambda: loaders.comment_count_by_post_id.load(row.id)),
+            html=row.html,
+            reading_time_minutes=row.reading_time_minutes,
             author_id=row.author_id,
         )
 
@@ -310,14 +314,6 @@ class Post(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
         return await _by_ids(info, node_ids, "post_by_id", cls.from_row)
-
-    @strawberry.field(description="The body rendered to sanitized HTML.")
-    def html(self) -> str:
-        return markdown.render_html(self.body)
-
-    @strawberry.field
-    def reading_time_minutes(self) -> int:
-        return markdown.reading_time_minutes(self.body)
 
     @strawberry.field(
         description="Saved versions, newest first: null unless you wrote the post or are an "

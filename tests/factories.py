@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from models.columns import utc_now
 from models.database import Database
+from models.markdown import rendered
 from models.tables import (
     CommentStatus,
     PostStatus,
@@ -65,6 +66,7 @@ async def create_post(
         "title": title,
         "slug": fields.pop("slug", f"post-{number}"),
         "body": body,
+        **rendered(body),
         "status": status,
         "published_at": published_at,
         "created_at": now - timedelta(days=1),

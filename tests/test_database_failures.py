@@ -20,11 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from app import create_app
 from models.database import Database, begin
 from models.tables import Role, posts_table, users_table
 from resolvers.tokens import issue_access_token
 from settings import Settings
-from tests.conftest import POSTGRES_ADMIN_DSN, client_of
+from tests.conftest import POSTGRES_ADMIN_DSN, StatementLog, client_of
 from tests.factories import create_post, create_user
 from tests.live import Server, serving
 from tests.wsclient import LEGACY_WS, TRANSPORT_WS, Socket
@@ -233,32 +234,73 @@ class ResetBefore:
         sa.event.remove(self.engine, "before_cursor_execute", self)
 
 
+async def _resolver_path(settings: Settings) -> Any:
+    """An app whose reads run on the resolver path (its statements are the ones reset)."""
+    return create_app(settings.model_copy(update={"compiled_reads": False}))
+
+
 async def test_a_read_whose_connection_is_reset_is_retried_once(
-    client: httpx.AsyncClient, database: Database
+    settings: Settings, database: Database
 ) -> None:
     _postgresql_only(database)
     await create_post(database, author_id=await create_user(database))
+    application = await _resolver_path(settings)
+    engine = application.state.database.engine.sync_engine
 
-    with ResetBefore(database.engine.sync_engine, before="SELECT count(") as reset:
-        response = await client.post("/graphql", json={"query": COUNT})
+    with ResetBefore(engine, before="SELECT count(") as reset:
+        async with _client(application) as client:
+            response = await client.post("/graphql", json={"query": COUNT})
+    await application.state.database.dispose()
 
     assert reset.resets == 1
     assert response.json()["data"] == {"posts": {"totalCount": 1}}
     assert "errors" not in response.json()
 
 
-async def test_a_read_that_keeps_losing_its_connection_gets_a_retryable_503(
-    client: httpx.AsyncClient, database: Database, caplog: pytest.LogCaptureFixture
+async def test_a_compiled_read_whose_connection_is_reset_is_retried_once(
+    client: httpx.AsyncClient, database: Database, settings: Settings, statements: StatementLog
 ) -> None:
     _postgresql_only(database)
+    reader = await create_user(database, role=Role.READER)
+    await create_post(database, author_id=await create_user(database))
+    before = len(statements)
+
+    # Signed in: an anonymous public read stays on the resolver path (its cache tags).
+    with ResetBefore(database.engine.sync_engine, before='SELECT (\'{"posts"') as reset:
+        response = await client.post(
+            "/graphql", json={"query": COUNT}, headers=_bearer(settings, reader)
+        )
+
+    assert reset.resets == 1
+    assert response.json()["data"] == {"posts": {"totalCount": 1}}
+    # The compiled statement twice (one reset, one retry) after the token's user lookup; no
+    # resolver-path statement.
+    sent = statements.statements[before:]
+    assert len([statement for statement in sent if statement.startswith("SELECT ('{")]) == 2
+    assert not any(statement.startswith("SELECT count(") for statement in sent)
+
+
+def _client(application: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=application)
+    return httpx.AsyncClient(transport=transport, base_url="http://quire.test")
+
+
+async def test_a_read_that_keeps_losing_its_connection_gets_a_retryable_503(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    _postgresql_only(database)
+    application = await _resolver_path(settings)
+    engine = application.state.database.engine.sync_engine
 
     with (
         caplog.at_level(logging.ERROR, logger="quire.errors"),
-        ResetBefore(database.engine.sync_engine, before="SELECT count(", times=2),
+        ResetBefore(engine, before="SELECT count(", times=2),
     ):
-        response = await client.post(
-            "/graphql", json={"query": COUNT}, headers={"x-request-id": "trace-14"}
-        )
+        async with _client(application) as client:
+            response = await client.post(
+                "/graphql", json={"query": COUNT}, headers={"x-request-id": "trace-14"}
+            )
+    await application.state.database.dispose()
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"

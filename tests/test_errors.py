@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from app import create_app
 from models.database import Database
 from resolvers import posts
+from schema import compiled_reads
 from settings import Settings
+from tests.conftest import client_of
 from tests.graphql import error_codes
 
 QUERY = "{ posts { nodes { title } } }"
@@ -21,7 +23,7 @@ async def _explode(*_args: object, **_kwargs: object) -> None:
 
 
 async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
-    client: httpx.AsyncClient,
+    settings: Settings,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -29,9 +31,11 @@ async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
     monkeypatch.setattr(posts, "list_posts", _explode)
 
     with caplog.at_level(logging.ERROR, logger="quire.errors"):
-        response = await client.post(
-            "/graphql", json={"query": QUERY}, headers={"X-Request-ID": "trace-42"}
-        )
+        # The resolver path's own failure (a compiled read would not call list_posts).
+        async with client_of(settings, compiled_reads=False) as client:
+            response = await client.post(
+                "/graphql", json={"query": QUERY}, headers={"X-Request-ID": "trace-42"}
+            )
 
     error = response.json()["errors"][0]
     assert error["message"] == "Internal server error"
@@ -42,6 +46,25 @@ async def test_unexpected_error_is_masked_and_logged_with_the_request_id(
     assert "trace-42" in logged.getMessage()
     assert logged.exc_info is not None
     assert "secret_table" in str(logged.exc_info[1])
+
+
+async def test_a_failing_compiled_read_is_answered_by_the_resolver_path(
+    settings: Settings,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(compiled_reads, "fetch_all", _explode)
+
+    with caplog.at_level(logging.WARNING, logger="quire.compiled"):
+        async with client_of(settings, response_cache=False) as client:
+            response = await client.post("/graphql", json={"query": QUERY})
+
+    assert response.json()["data"] == {"posts": {"nodes": []}}
+    assert [record.getMessage() for record in caplog.records] == [
+        "compiled read failed; answering on the resolver path"
+    ]
+    assert caplog.records[0].exc_info is not None
 
 
 async def test_request_id_is_generated_when_absent_or_unsafe(client: httpx.AsyncClient) -> None:
@@ -72,16 +95,24 @@ async def test_slow_requests_are_stopped_with_a_timeout_error(
     async def crawl(*_args: object, **_kwargs: object) -> None:
         await asyncio.sleep(5)
 
+    # Both paths: the resolver path's list, and the compiled read's one statement.
     monkeypatch.setattr(posts, "list_posts", crawl)
-    impatient = create_app(settings.model_copy(update={"request_timeout_seconds": 0.05}))
-    transport = httpx.ASGITransport(app=impatient)
+    monkeypatch.setattr(compiled_reads, "fetch_all", crawl)
+    for compiled in (False, True):
+        update = {
+            "request_timeout_seconds": 0.05,
+            "compiled_reads": compiled,
+            "response_cache": False,
+        }
+        impatient = create_app(settings.model_copy(update=update))
+        transport = httpx.ASGITransport(app=impatient)
 
-    async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
-        response = await client.post("/graphql", json={"query": QUERY})
-    await impatient.state.database.dispose()
+        async with httpx.AsyncClient(transport=transport, base_url="http://quire.test") as client:
+            response = await client.post("/graphql", json={"query": QUERY})
+        await impatient.state.database.dispose()
 
-    assert response.status_code == 504
-    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
+        assert response.status_code == 504
+        assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
 
 
 async def test_a_write_stopped_by_the_timeout_leaves_nothing_behind(

@@ -5,6 +5,7 @@ only when the request asks for it (X-Quire-SQL-Report), and never from or into a
 from typing import Any
 
 import httpx
+import pytest
 
 from models.database import Database
 from models.tables import Role
@@ -39,17 +40,19 @@ async def _extensions(client: httpx.AsyncClient, headers: dict[str, str]) -> dic
     return extensions
 
 
+# The resolver path sends the posts, then their tags; a compiled read one statement.
+@pytest.mark.parametrize(("compiled", "sent"), [(False, 2), (True, 1)])
 async def test_development_reports_the_statements_an_operation_sent(
-    database: Database, settings: Settings
+    database: Database, settings: Settings, compiled: bool, sent: int
 ) -> None:
     author = await create_user(database)
     for _ in range(3):
         await create_post(database, author_id=author)
     log = StatementLog()
-    async with client_of(settings, log=log) as client:
+    async with client_of(settings, log=log, compiled_reads=compiled) as client:
         report = (await _extensions(client, {}))["sql"]
 
-    assert report["statements"] == len(log) == 2  # the posts, then their tags
+    assert report["statements"] == len(log) == sent
     assert report["durationMs"] > 0
 
 

@@ -1,9 +1,11 @@
-"""No N+1: the statements a request sends depend on the query's depth, not on page sizes."""
+"""No N+1: the statements a request sends depend on the query's depth, not on page sizes;
+a compiled read sends one statement whatever its depth."""
 
 import httpx
 
 from models.database import Database
-from tests.conftest import StatementLog
+from settings import Settings
+from tests.conftest import StatementLog, client_of
 from tests.factories import create_comment, create_post, create_tag, create_user, tag_post
 from tests.graphql import data
 
@@ -21,7 +23,8 @@ query Nested($first: Int!) {
 }
 """
 
-# posts (authors joined), tags, comment counts, comment pages (authors joined).
+# The resolver path: posts (authors joined), tags, comment counts, comment pages (authors
+# joined).
 STATEMENT_BUDGET = 4
 
 
@@ -46,11 +49,44 @@ async def _count(client: httpx.AsyncClient, statements: StatementLog, first: int
 
 
 async def test_statement_count_is_independent_of_page_size(
-    client: httpx.AsyncClient, database: Database, statements: StatementLog
+    database: Database, settings: Settings
 ) -> None:
     await _seed(database, posts=50)
+    statements = StatementLog()
 
-    small = await _count(client, statements, 5)
-    large = await _count(client, statements, 50)
+    async with client_of(settings, log=statements, compiled_reads=False) as client:
+        small = await _count(client, statements, 5)
+        large = await _count(client, statements, 50)
 
     assert small == large == STATEMENT_BUDGET, statements.statements[-large:]
+
+
+async def test_compiled_nested_read_is_one_statement(
+    database: Database, settings: Settings
+) -> None:
+    await _seed(database, posts=50)
+    statements = StatementLog()
+
+    # Without the response cache an anonymous POST records no cache tags: compiled.
+    async with client_of(
+        settings, log=statements, compiled_reads=True, response_cache=False
+    ) as client:
+        small = await _count(client, statements, 5)
+        large = await _count(client, statements, 50)
+
+    assert small == large == 1, statements.statements
+
+
+async def test_a_public_read_whose_cache_tags_are_kept_runs_on_the_resolver_path(
+    database: Database, settings: Settings
+) -> None:
+    # Compiled reads record no cache tags; the response cache needs them to drop the entry.
+    await _seed(database, posts=5)
+    statements = StatementLog()
+
+    async with client_of(
+        settings, log=statements, compiled_reads=True, response_cache=True
+    ) as client:
+        sent = await _count(client, statements, 5)
+
+    assert sent == STATEMENT_BUDGET

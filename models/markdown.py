@@ -1,7 +1,12 @@
-"""Post bodies: Markdown rendered to sanitized HTML, and reading time."""
+"""Post bodies: Markdown rendered to sanitized HTML, and reading time.
+
+Both are computed when a post is written and stored beside the body (`rendered`), so that no
+read renders Markdown.
+"""
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
@@ -26,3 +31,8 @@ def render_html(markdown: str) -> str:
 
 def reading_time_minutes(markdown: str) -> int:
     return max(1, math.ceil(len(markdown.split()) / WORDS_PER_MINUTE))
+
+
+def rendered(markdown: str) -> dict[str, Any]:
+    """The stored columns derived from a post's body."""
+    return {"html": render_html(markdown), "reading_time_minutes": reading_time_minutes(markdown)}

@@ -1,0 +1,161 @@
+"""What a compiled read is asked for, and what each covered field reads, as data.
+
+`Selection` trees are the plan of one read: the fields of the response (keys in order) with
+the names of the bound parameters that carry their argument values. The same tree always
+builds the same statement, so the tree is the statement cache's key (with the viewer's role).
+
+`TYPE_FIELDS` describes the covered fields of each type once: which column or relation each
+reads. The document walk (schema/read_plan.py) uses it to decide what is covered, and the
+statement builder (resolvers/read_statements.py) to build the SQL.
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class NotCovered(Exception):
+    """The planner does not build this read; the resolver path answers it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageArguments:
+    """A connection's page, as parameter names (values are bound at execution) and the
+    choices that change the statement's text (direction, which cursors, order, filter)."""
+
+    size: str
+    rows: str  # size + 1: the extra row tells whether there is another page
+    after: tuple[str, str] | None = None  # (sort value, id) parameter names
+    before: tuple[str, str] | None = None
+    backwards: bool = False
+    order: tuple[str, bool] | None = None  # posts: (PostOrderField value, descending)
+    criteria: tuple[bool, ...] | None = None  # root posts: PostCriteria.shape()
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One row by a unique column (`post(slug:)`, `post(id:)`), the value a parameter."""
+
+    column: str
+    parameter: str
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLookup:
+    """One node by global ID (`node`, an item of `nodes`): its type, the parameter holding its
+    row id, and what is selected on that type."""
+
+    type_name: str
+    parameter: str
+    selections: tuple["Selection", ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeList:
+    items: tuple[NodeLookup, ...]
+
+
+Arguments = PageArguments | Lookup | NodeLookup | NodeList | None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    key: str  # the response key (alias or field name)
+    field: str
+    arguments: Arguments = None
+    selections: tuple["Selection", ...] = ()
+
+
+class Kind(Enum):
+    GLOBAL_ID = "global_id"
+    STRING = "string"
+    NULLABLE_STRING = "nullable_string"
+    INTEGER = "integer"
+    DATETIME = "datetime"
+    NULLABLE_DATETIME = "nullable_datetime"
+    AUTHOR = "author"  # to one: users.id = <row>.author_id, active users only
+    POST = "post"  # to one: a comment's post, if visible
+    PARENT = "parent"  # to one: a comment's parent comment, if visible
+    TAGS = "tags"  # a post's tags, by name
+    COMMENT_COUNT = "comment_count"  # a post's visible comments, replies included
+    POST_COUNT = "post_count"  # an author's or a tag's visible posts
+    COMMENTS = "comments"  # connection: a post's visible top-level comments
+    REPLIES = "replies"  # connection: a comment's visible replies
+    AUTHOR_POSTS = "author_posts"  # connection: an author's visible posts
+    TAG_POSTS = "tag_posts"  # connection: the visible posts carrying a tag
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    kind: Kind
+    column: str = ""
+    target: str | None = None  # the object type a relation or connection yields
+
+
+def _columns(**fields: tuple[Kind, str]) -> dict[str, Field]:
+    return {name: Field(kind, column) for name, (kind, column) in fields.items()}
+
+
+TYPE_FIELDS: dict[str, dict[str, Field]] = {
+    "Post": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            title=(Kind.STRING, "title"),
+            slug=(Kind.STRING, "slug"),
+            excerpt=(Kind.STRING, "excerpt"),
+            body=(Kind.STRING, "body"),
+            html=(Kind.STRING, "html"),
+            status=(Kind.STRING, "status"),
+            publishedAt=(Kind.NULLABLE_DATETIME, "published_at"),
+            updatedAt=(Kind.DATETIME, "updated_at"),
+            readingTimeMinutes=(Kind.INTEGER, "reading_time_minutes"),
+        ),
+        "author": Field(Kind.AUTHOR, "author_id", "Author"),
+        "tags": Field(Kind.TAGS, target="Tag"),
+        "commentCount": Field(Kind.COMMENT_COUNT),
+        "comments": Field(Kind.COMMENTS, target="Comment"),
+    },
+    "Comment": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            body=(Kind.STRING, "body"),
+            status=(Kind.STRING, "status"),
+            createdAt=(Kind.DATETIME, "created_at"),
+        ),
+        "author": Field(Kind.AUTHOR, "author_id", "Author"),
+        "post": Field(Kind.POST, "post_id", "Post"),
+        "parent": Field(Kind.PARENT, "parent_id", "Comment"),
+        "replies": Field(Kind.REPLIES, target="Comment"),
+    },
+    "Author": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            username=(Kind.STRING, "username"),
+            displayName=(Kind.STRING, "display_name"),
+            bio=(Kind.STRING, "bio"),
+            avatarUrl=(Kind.NULLABLE_STRING, "avatar_url"),
+        ),
+        "postCount": Field(Kind.POST_COUNT, "author_id"),
+        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
+    },
+    "Tag": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(name=(Kind.STRING, "name"), slug=(Kind.STRING, "slug")),
+        "postCount": Field(Kind.POST_COUNT, "tag_id"),
+        "posts": Field(Kind.TAG_POSTS, target="Post"),
+    },
+}
+
+POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
+CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
+# The root fields a compiled read covers, with their node type; every other root field
+# (me, user, search, apiLimits, introspection) falls back; node and nodes of User IDs too.
+ROOT_FIELDS = {
+    "node": "Node",
+    "nodes": "Node",
+    "posts": "Post",
+    "post": "Post",
+    "authors": "Author",
+    "author": "Author",
+    "tags": "Tag",
+    "tag": "Tag",
+}

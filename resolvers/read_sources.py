@@ -1,0 +1,131 @@
+"""Where a compiled read's lists come from: each connection's table (aliased), conditions and
+order, from the resolver path's own expressions (visibility.py, posts.py, comments.py,
+authors.py, tags.py) adapted to the alias, so that both paths choose the same rows.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
+from resolvers import authors, comments, posts, tags
+from resolvers.pagination import Sort
+from resolvers.read_pages import Rows, Split, adapted, adapted_sort
+from resolvers.read_shapes import PageArguments
+from resolvers.visibility import (
+    Viewer,
+    own_posts,
+    published_posts,
+    visible_comments,
+    visible_posts,
+)
+
+
+class RowSources:
+    """The row sources of one statement's viewer (a role: the id is a parameter)."""
+
+    def __init__(self, viewer: Viewer) -> None:
+        self.viewer = viewer
+
+    def root_posts(self, arguments: PageArguments) -> Rows:
+        found = posts_table.alias()
+        assert arguments.criteria is not None
+        assert arguments.order is not None
+        conditions = [
+            adapted(condition, found)
+            for condition in posts.post_conditions(self.viewer, arguments.criteria)
+        ]
+        return Rows(
+            alias=found,
+            conditions=tuple(conditions),
+            sort=self._post_sort(arguments.order, found),
+            node_type="Post",
+            # post_conditions: visibility first, then the criteria.
+            split=self._split(found, conditions[1:], arguments.order),
+        )
+
+    def _split(
+        self, found: FromClause, common: Sequence[ColumnElement[bool]], order: tuple[str, bool]
+    ) -> Split | None:
+        viewer = self.viewer
+        if viewer.user_id is None or viewer.sees_everything:
+            return None
+        if order[0] != posts.PostOrderField.PUBLISHED_AT.value:
+            return None
+        published = adapted(published_posts(), found)
+        return Split(
+            common=tuple(common),
+            published=published,
+            own=sa.and_(adapted(own_posts(viewer), found), published.is_not(sa.true())),
+            published_key=found.c.published_at,
+        )
+
+    def authors(self) -> Rows:
+        found = users_table.alias()
+        conditions = authors.author_conditions(self.viewer)
+        return Rows(
+            alias=found,
+            conditions=tuple(adapted(condition, found) for condition in conditions),
+            sort=adapted_sort(authors.AUTHOR_SORT, found),
+            node_type="Author",
+        )
+
+    def root_tags(self) -> Rows:
+        found = tags_table.alias()
+        return Rows(
+            alias=found,
+            conditions=(adapted(tags.carried_by_visible_posts(self.viewer), found),),
+            sort=adapted_sort(tags.TAG_SORT, found),
+            node_type="Tag",
+        )
+
+    def posts_of(
+        self, parent_id: ColumnElement[int], *, order: tuple[str, bool], by_tag: bool
+    ) -> Rows:
+        """An author's posts, or a tag's (through post_tags): loaders.PageSource as SQL."""
+        found = posts_table.alias()
+        visible = adapted(visible_posts(self.viewer), found)
+        sort = self._post_sort(order, found)
+        if not by_tag:
+            parent = found.c.author_id == parent_id
+            return Rows(
+                alias=found,
+                conditions=(parent, visible),
+                sort=sort,
+                node_type="Post",
+                split=self._split(found, [parent], order),
+            )
+        links = post_tags_table.alias()
+        tagged = links.c.tag_id == parent_id
+        return Rows(
+            alias=found,
+            conditions=(tagged, visible),
+            sort=sort,
+            node_type="Post",
+            joined=links.join(found, found.c.id == links.c.post_id),
+            joined_tables=(links,),
+            split=self._split(found, [tagged], order),
+        )
+
+    def _post_sort(self, order: tuple[str, bool], alias: FromClause) -> Sort:
+        field, descending = order
+        sort = posts.post_sort(
+            self.viewer, field=posts.PostOrderField(field), descending=descending
+        )
+        return adapted_sort(sort, alias)
+
+    def comments(self, parent_id: ColumnElement[int], *, top_level: bool) -> Rows:
+        found = comments_table.alias()
+        visible = adapted(visible_comments(self.viewer), found)
+        conditions: tuple[ColumnElement[bool], ...]
+        if top_level:
+            conditions = (found.c.post_id == parent_id, found.c.parent_id.is_(None), visible)
+        else:
+            conditions = (found.c.parent_id == parent_id, visible)
+        return Rows(
+            alias=found,
+            conditions=conditions,
+            sort=adapted_sort(comments.COMMENT_SORT, found),
+            node_type="Comment",
+        )
