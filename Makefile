@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: install run migrate seed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
+.PHONY: install run migrate seed reseed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
 
 $(INSTALLED): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ migrate: install
 
 seed: migrate
 	$(BIN)/quire seed --if-empty
+
+# The demo publication again, with new demo passwords (deletes every post, comment and user).
+reseed: migrate
+	$(BIN)/quire seed --reset
 
 run: seed
 	$(BIN)/quire serve

@@ -35,15 +35,27 @@ def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
     upgrade(settings.database_url, revision=arguments.revision)
 
 
+SEED_SIZE_FLAGS = ("authors", "readers", "posts", "comments", "tags")
+
+
 def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
+    if any(getattr(arguments, size) is not None for size in SEED_SIZE_FLAGS):
+        _seed_volume(settings, arguments)
+    else:
+        _seed_demo_publication(settings, arguments)
+
+
+def _seed_volume(settings: Settings, arguments: argparse.Namespace) -> None:
     from models.seed import SeedSizes, seed_database
 
+    defaults = SeedSizes()
     sizes = SeedSizes(
-        authors=arguments.authors,
-        readers=arguments.readers,
-        posts=arguments.posts,
-        comments=arguments.comments,
-        tags=arguments.tags,
+        **{
+            size: getattr(arguments, size)
+            if getattr(arguments, size) is not None
+            else getattr(defaults, size)
+            for size in SEED_SIZE_FLAGS
+        }
     )
     created = asyncio.run(
         seed_database(
@@ -55,6 +67,31 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
         )
     )
     print("seeded demo data" if created else "database already has posts; left unchanged")
+
+
+def _seed_demo_publication(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.passwords import create_passwords
+    from models.seed import seed_demo_publication
+
+    development = settings.env == "development"
+    credentials = asyncio.run(
+        seed_demo_publication(
+            settings.database_url,
+            passwords=create_passwords(settings) if development else None,
+            reset=arguments.reset,
+            if_empty=arguments.if_empty,
+        )
+    )
+    if credentials is None:
+        print("database already has posts; left unchanged")
+        return
+    print("seeded demo data: the demo publication")
+    if not development:
+        print("demo accounts have no password in production: use `quire create-admin`")
+        return
+    print("demo accounts (development only; passwords shown once, `make reseed` for new ones):")
+    for account in credentials:
+        print(f"  {account.role.value.lower():<7} {account.username:<9} {account.password}")
 
 
 def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
@@ -133,12 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="serve the API (HOST, PORT, QUIRE_WORKERS)")
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head")
-    seed = commands.add_parser("seed", help="fill the database with demo data")
-    seed.add_argument("--authors", type=int, default=25)
-    seed.add_argument("--readers", type=int, default=100)
-    seed.add_argument("--posts", type=int, default=200)
-    seed.add_argument("--comments", type=int, default=2000)
-    seed.add_argument("--tags", type=int, default=30)
+    seed = commands.add_parser(
+        "seed",
+        help="write the demo publication; with any of --authors, --readers, --posts, "
+        "--comments or --tags, Faker volume data of that size instead",
+    )
+    for size in SEED_SIZE_FLAGS:
+        seed.add_argument(f"--{size}", type=int)
     seed.add_argument("--random-seed", type=int, default=2026)
     seed.add_argument("--reset", action="store_true", help="delete all content first")
     seed.add_argument("--if-empty", action="store_true", help="do nothing if posts exist")

@@ -1,10 +1,14 @@
-"""Realistic demo data from Faker: authors, readers, tagged Markdown posts, threaded comments.
+"""Seeding: the demo publication (`quire seed`), or volume from Faker (`quire seed --posts N`).
 
-Rows are built in Python with explicit ids and written in large multi-row batches, so that the
-big set (1,000 authors, 10,000 posts, 100,000 comments) takes seconds, not minutes.
+The demo publication (models/demo_publication.py) is what a new user explores: real articles,
+threaded discussions and one account per role. The volume data is for benchmarks and load
+tests: Faker text in the same shape. Rows are built in Python with explicit ids and written in
+large multi-row batches, so that the big set (1,000 authors, 10,000 posts, 100,000 comments)
+takes seconds, not minutes.
 """
 
 import random
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from models.columns import utc_now
 from models.database import create_unpooled_engine
 from models.markdown import rendered
+from models.demo_publication import ACCOUNTS, DemoPublication
+from models.passwords import Passwords
 from models.tables import (
     CommentStatus,
     PostStatus,
@@ -25,12 +31,36 @@ from models.tables import (
     comments_table,
     post_tags_table,
     posts_table,
+    refresh_tokens_table,
     tags_table,
     users_table,
 )
 
 BATCH_ROWS = 2_000
-TABLES = [post_tags_table, comments_table, posts_table, tags_table, users_table]
+TABLES = [
+    refresh_tokens_table,
+    post_tags_table,
+    comments_table,
+    posts_table,
+    tags_table,
+    users_table,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedRows:
+    users: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    posts: list[dict[str, Any]]
+    post_tags: list[dict[str, Any]]
+    comments: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccountPassword:
+    username: str
+    role: Role
+    password: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +246,39 @@ async def seed_database(
     reset: bool = False,
     if_empty: bool = False,
 ) -> bool:
-    """Write the demo data in one transaction. Returns False if it left the database as it was."""
+    """Write Faker volume data in one transaction. Returns False if it left the database as it
+    was."""
     data = DemoData(sizes=sizes, random_seed=random_seed, now=utc_now())
     users, tags, posts = data.users(), data.tags(), data.posts()
-    post_tags, comments = data.post_tags(len(tags)), data.comments(posts)
+    rows = SeedRows(users, tags, posts, data.post_tags(len(tags)), data.comments(posts))
+    return await _write(database_url, rows, reset=reset, if_empty=if_empty)
+
+
+async def seed_demo_publication(
+    database_url: str,
+    *,
+    passwords: Passwords | None,
+    reset: bool = False,
+    if_empty: bool = False,
+) -> list[DemoAccountPassword] | None:
+    """Write the demo publication in one transaction; None if it left the database as it was.
+
+    With `passwords`, one account per role gets a new random password, returned so that it can
+    be shown once; without (production), no demo account can sign in.
+    """
+    accounts = [a for a in ACCOUNTS if a.signs_in] if passwords is not None else []
+    credentials = [
+        DemoAccountPassword(a.username, a.role, secrets.token_urlsafe(12)) for a in accounts
+    ]
+    hashes = {c.username: await passwords.hash(c.password) for c in credentials if passwords}
+    data = DemoPublication(now=utc_now(), password_hashes=hashes)
+    rows = SeedRows(data.users(), data.tags(), data.posts(), data.post_tags(), data.comments())
+    if not await _write(database_url, rows, reset=reset, if_empty=if_empty):
+        return None
+    return credentials
+
+
+async def _write(database_url: str, rows: SeedRows, *, reset: bool, if_empty: bool) -> bool:
     engine = create_unpooled_engine(database_url)
     try:
         async with engine.begin() as connection:
@@ -232,11 +291,11 @@ async def seed_database(
                     )
                 for table in TABLES:
                     await connection.execute(sa.delete(table))
-            await _insert(connection, users_table, users)
-            await _insert(connection, tags_table, tags)
-            await _insert(connection, posts_table, posts)
-            await _insert(connection, post_tags_table, post_tags)
-            await _insert(connection, comments_table, comments)
+            await _insert(connection, users_table, rows.users)
+            await _insert(connection, tags_table, rows.tags)
+            await _insert(connection, posts_table, rows.posts)
+            await _insert(connection, post_tags_table, rows.post_tags)
+            await _insert(connection, comments_table, rows.comments)
             await _reset_sequences(connection)
     finally:
         await engine.dispose()
