@@ -3,24 +3,37 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SERVING := $(VENV)/.serving
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: install run migrate seed reseed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
+.PHONY: serving install run migrate seed reseed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
 
-$(INSTALLED): pyproject.toml package.json package-lock.json
+# Serving needs the runtime dependencies and GraphiQL's browser bundles only; everything
+# else (tests, linters, load tools, the client libraries the docs' snippets use) comes with
+# `make install`, which `make test` and the other development targets depend on.
+$(SERVING): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e .
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --no-audit --no-fund --loglevel=error; \
+		npm ci --omit=dev --no-audit --no-fund --loglevel=error; \
 	else \
 		echo "npm not found: GraphiQL will load its assets from the CDN"; \
 	fi
+	touch $(SERVING)
+
+$(INSTALLED): $(SERVING)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error; \
+	fi
 	touch $(INSTALLED)
+
+serving: $(SERVING)
 
 install: $(INSTALLED)
 
-migrate: install
+migrate: serving
 	$(BIN)/quire migrate
 
 seed: migrate

@@ -46,7 +46,8 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
 
 
 def _seed_volume(settings: Settings, arguments: argparse.Namespace) -> None:
-    from models.seed import SeedSizes, seed_database
+    from models.seed import seed_database
+    from models.volume_data import SeedSizes
 
     defaults = SeedSizes()
     sizes = SeedSizes(

@@ -10,8 +10,9 @@ from cli import main
 from models.columns import utc_now
 from models.database import Database
 from models.migrations import upgrade
-from models.seed import SeedSizes, seed_database, seed_demo_publication
+from models.seed import seed_database, seed_demo_publication
 from models.tables import comments_table, posts_table, users_table
+from models.volume_data import SeedSizes
 from settings import Settings
 from tests.demo import seed_demo
 from tests.graphql import data
