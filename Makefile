@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 SERVING := $(VENV)/.serving
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: serving install run migrate seed reseed test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
+.PHONY: serving install run migrate seed reseed create-admin check-services test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
 
 # Serving needs the runtime dependencies and GraphiQL's browser bundles only; everything
 # else (tests, linters, load tools, the client libraries the docs' snippets use) comes with
@@ -22,10 +22,11 @@ $(SERVING): pyproject.toml package.json package-lock.json
 	fi
 	touch $(SERVING)
 
-$(INSTALLED): $(SERVING)
+$(INSTALLED): $(SERVING) tests/clients/package.json tests/clients/package-lock.json
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --no-audit --no-fund --loglevel=error; \
+		npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error; \
 	fi
 	touch $(INSTALLED)
 
@@ -45,6 +46,17 @@ reseed: migrate
 
 run: seed
 	$(BIN)/quire serve
+
+# Operator commands (the `quire` CLI is .venv/bin/quire).
+USERNAME ?=
+EMAIL ?=
+create-admin: serving
+	@test -n "$(USERNAME)" -a -n "$(EMAIL)" || \
+		{ echo "usage: make create-admin USERNAME=name EMAIL=address"; exit 2; }
+	$(BIN)/quire create-admin --username "$(USERNAME)" --email "$(EMAIL)"
+
+check-services: serving
+	$(BIN)/quire check
 
 test: install
 	$(BIN)/pytest
@@ -81,4 +93,4 @@ bench: install
 	bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) node_modules bench/node_modules quire.db quire.db-wal quire.db-shm
+	rm -rf $(VENV) node_modules bench/node_modules tests/clients/node_modules quire.db quire.db-wal quire.db-shm
