@@ -140,3 +140,21 @@ def running_quire(
         yield base_url
     finally:
         _stop(process)
+
+
+def seed_demo_publication(env: dict[str, str]) -> dict[str, str]:
+    """`quire seed` (the demo publication) on a migrated database, as `make run` does it;
+    returns the demo passwords it printed, by username."""
+    result = subprocess.run(  # noqa: S603 - this venv's quire
+        [str(VENV_BIN / "quire"), "seed"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"quire seed exited {result.returncode}:\n{result.stderr}")
+    lines = result.stdout.splitlines()[2:]
+    return {username: password for _role, username, password in map(str.split, lines)}
