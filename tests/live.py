@@ -158,3 +158,20 @@ def seed_demo_publication(env: dict[str, str]) -> dict[str, str]:
         pytest.fail(f"quire seed exited {result.returncode}:\n{result.stderr}")
     lines = result.stdout.splitlines()[2:]
     return {username: password for _role, username, password in map(str.split, lines)}
+
+
+@contextmanager
+def serving_demo(directory: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A development server on a new SQLite file with the demo publication, as after the first
+    `make run`: yields its base URL and the demo passwords `quire seed` printed."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'quire.db'}",
+        "QUIRE_RATE_LIMIT_ENABLED": "false",
+        "QUIRE_ENV": "development",
+    }
+    env.pop("REDIS_URL", None)
+    migrate(env)
+    passwords = seed_demo_publication(env)
+    with running_quire(env, directory) as url:
+        yield url, passwords

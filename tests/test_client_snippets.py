@@ -4,7 +4,6 @@ Python gql. The snippets are taken from the page as they are, with the server's 
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.live import REPO, migrate, require, running_quire, seed_demo_publication
+from tests.live import REPO, require, serving_demo
 
 PAGE = REPO / "docs" / "clients.md"
 CLIENTS = REPO / "tests" / "clients"
@@ -44,17 +43,7 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    directory = tmp_path_factory.mktemp("clients")
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'quire.db'}",
-        "QUIRE_RATE_LIMIT_ENABLED": "false",
-        "QUIRE_ENV": "development",
-    }
-    env.pop("REDIS_URL", None)
-    migrate(env)
-    passwords = seed_demo_publication(env)
-    with running_quire(env, directory) as url:
+    with serving_demo(tmp_path_factory.mktemp("clients")) as (url, passwords):
         yield Demo(url, passwords)
 
 
