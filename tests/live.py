@@ -1,6 +1,6 @@
 """A real Quire server for the tests that need one: `uvicorn app:app` in a subprocess.
 
-`running_quire(env, directory)` migrates (and optionally seeds) the database named by the
+`running_quire(env, directory)` migrates (and optionally seeds with the demo publication) the database named by the
 environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a free loopback port,
 waits for /healthz and yields the base URL; the server is stopped when the block exits.
 """
@@ -20,7 +20,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
 UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
 ON_CI = os.environ.get("CI") == "true"
 STARTUP_SECONDS = 60
@@ -114,7 +113,7 @@ def migrate(env: dict[str, str], *, seed: bool = False) -> None:
     quire = str(VENV_BIN / "quire")
     _run(quire, "migrate", env=env)
     if seed:
-        _run(quire, "seed", *SEED_SIZES, env=env)
+        _run(quire, "seed", env=env)
 
 
 @contextmanager
