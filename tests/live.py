@@ -1,8 +1,9 @@
 """A real Quire server for the tests that need one: `uvicorn app:app` in a subprocess.
 
-`running_quire(env, directory)` migrates (and optionally seeds with the demo publication) the database named by the
-environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a free loopback port,
-waits for /healthz and yields the base URL; the server is stopped when the block exits.
+`running_quire(env, directory)` migrates (and optionally seeds with the demo publication) the
+database named by the environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a
+free loopback port, waits for /healthz and yields the base URL; the server is stopped when the
+block exits.
 """
 
 import os
