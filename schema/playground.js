@@ -19,7 +19,7 @@
     "# Also try: search(query: \"distributed systems\"),",
     '# author(username: "ada"), tag(slug: "python").',
     "",
-    "query Newest {",
+    "{",
     "  posts(first: 3) {",
     "    totalCount",
     "    nodes {",
