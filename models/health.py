@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.database import Database, connect
+from models.database_problems import database_problem
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -41,8 +42,9 @@ async def check_database(database: Database, head: str | None) -> list[Check]:
                 else None
             )
     except (TimeoutError, SQLAlchemyError, OSError) as error:
-        # The error's type only: driver messages can carry host names and user names.
-        return [Check("database", False, f"unreachable ({type(error).__name__})")]
+        # The summary only: driver messages and the advice carry host names and user names.
+        problem = database_problem(error, database_url=database.engine.url)
+        return [Check("database", False, problem.summary)]
     migrated = current == head
     detail = f"at {current}" if migrated else f"at {current or 'nothing'}, newest is {head}"
     return [Check("database", True, "reachable"), Check("migrations", migrated, detail)]

@@ -98,7 +98,7 @@ async def test_database_down_is_not_ready_even_with_redis_up(
     assert response.json()["status"] == "not ready"
     assert response.json()["checks"]["database"] == {
         "ok": False,
-        "detail": "unreachable (OperationalError)",
+        "detail": "file cannot be opened",
     }
     assert response.json()["checks"]["redis"] == {"ok": True, "detail": "reachable"}
 
