@@ -17,7 +17,7 @@ async def _problem_of(url: str) -> DatabaseProblem:
     try:
         async with engine.connect() as connection:
             await connection.execute(sa.text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001 - whatever the driver raises is the input
+    except Exception as error:  # whatever the driver raises is the input
         return database_problem(error, database_url=url)
     finally:
         await engine.dispose()
