@@ -6,6 +6,7 @@ connections in whichever worker wakes first, so one worker can end up with all o
 a socket per worker the kernel spreads connections across the workers.
 """
 
+import errno
 import gc
 import multiprocessing
 import os
@@ -74,6 +75,30 @@ def reuse_port_socket(settings: Settings) -> socket.socket:
     return listener
 
 
+def ensure_port_is_free(settings: Settings) -> None:
+    """Stops with one line that says what to do when HOST:PORT cannot be listened on (uvicorn
+    would log a bare errno; SO_REUSEPORT workers could even share a port with another server)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            raise SystemExit(_bind_problem(settings, error)) from None
+
+
+def _bind_problem(settings: Settings, error: OSError) -> str:
+    where = f"{settings.host}:{settings.port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Port {settings.port} is in use ({where}): stop the other server, or set another "
+            f"port, e.g. PORT={settings.port + 1} make run (or PORT=... quire serve)."
+        )
+    if error.errno == errno.EACCES:
+        return f"Not allowed to listen on {where}: use a port above 1023 (PORT=8000)."
+    return f"Cannot listen on {where} ({error.strerror}): check HOST and PORT."
+
+
 def run_worker(settings: Settings, create_app: AppFactory) -> None:
     configure_logging(settings)
     create_server(settings, create_app).run(sockets=[reuse_port_socket(settings)])
@@ -81,6 +106,7 @@ def run_worker(settings: Settings, create_app: AppFactory) -> None:
 
 def serve(settings: Settings, create_app: AppFactory) -> None:
     configure_logging(settings)
+    ensure_port_is_free(settings)
     if settings.workers == 1:
         # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; that shutdown is
         # the expected way to stop, so the process then exits 0.

@@ -4,6 +4,7 @@ adds up all of them."""
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -110,3 +111,26 @@ async def test_sigterm_closes_subscription_sockets_cleanly(tmp_path: Path) -> No
 
     assert code in (1001, 1012)  # going away / service restart: reconnect elsewhere
     assert exit_code == 0, server.log.read_text()
+
+
+def test_a_port_in_use_stops_quire_serve_with_a_hint(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}"}
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+
+        result = subprocess.run(  # noqa: S603 - this venv's quire
+            [str(VENV_BIN / "quire"), "serve"],
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Port {port} is in use (127.0.0.1:{port}): stop the other server, or set another "
+        f"port, e.g. PORT={port + 1} make run (or PORT=... quire serve)."
+    )
