@@ -215,8 +215,9 @@ def test_json_lines_outside_requests_carry_no_colours_and_no_null_request_id(
     json_logs()
     capsys.readouterr()
 
-    # What uvicorn logs on start-up: a message with a coloured twin for terminals.
-    logging.getLogger("uvicorn.error").info(
+    # What uvicorn logs on start-up: a message with a coloured twin for terminals (on a logger
+    # of the test's own: other tests' servers reconfigure uvicorn's).
+    logging.getLogger("quire.test_startup").info(
         "Uvicorn running on %s",
         "http://127.0.0.1:8000",
         extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"},
@@ -226,7 +227,7 @@ def test_json_lines_outside_requests_carry_no_colours_and_no_null_request_id(
     assert line == {
         "time": line["time"],
         "level": "INFO",
-        "logger": "uvicorn.error",
+        "logger": "quire.test_startup",
         "message": "Uvicorn running on http://127.0.0.1:8000",
     }
 
