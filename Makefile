@@ -48,12 +48,11 @@ run: seed
 	$(BIN)/quire serve
 
 # Operator commands (the `quire` CLI is .venv/bin/quire).
-USERNAME ?=
-EMAIL ?=
+# ADMIN_ prefixed: USERNAME and EMAIL are often set in a shell's environment already.
 create-admin: serving
-	@test -n "$(USERNAME)" -a -n "$(EMAIL)" || \
-		{ echo "usage: make create-admin USERNAME=name EMAIL=address"; exit 2; }
-	$(BIN)/quire create-admin --username "$(USERNAME)" --email "$(EMAIL)"
+	@test -n "$(ADMIN_USERNAME)" -a -n "$(ADMIN_EMAIL)" || \
+		{ echo "usage: make create-admin ADMIN_USERNAME=name ADMIN_EMAIL=address"; exit 2; }
+	$(BIN)/quire create-admin --username "$(ADMIN_USERNAME)" --email "$(ADMIN_EMAIL)"
 
 check-services: serving
 	$(BIN)/quire check
