@@ -7,7 +7,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from models.database import Database, create_database
 from models.database_problems import DatabaseProblem, database_problem
+from models.health import database_advice
+from models.migrations import head_revision
+from settings import Settings
 from tests.conftest import POSTGRES_ADMIN_DSN
 from tests.live import free_port
 
@@ -65,3 +69,24 @@ def test_the_summary_names_no_host_user_or_database() -> None:
     assert problem.summary == "connection refused"
     assert "db.internal" not in problem.summary
     assert "pw" not in problem.advice
+
+
+async def test_a_database_without_migrations_is_told_to_migrate(
+    settings: Settings, tmp_path: Path
+) -> None:
+    database = create_database(
+        settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"})
+    )
+    try:
+        advice = await database_advice(database, head_revision())
+    finally:
+        await database.dispose()
+
+    assert advice == (
+        f"The database is at migration nothing, the code needs {head_revision()}: run "
+        "`make migrate` (or .venv/bin/quire migrate)."
+    )
+
+
+async def test_a_migrated_database_needs_nothing(database: Database) -> None:
+    assert await database_advice(database, head_revision()) is None
