@@ -29,6 +29,8 @@ from schema.playground import (
     playground_assets,
     render_page,
 )
+from settings import Settings
+from tests.conftest import client_of
 from tests.live import REPO, require, running_quire
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -175,7 +177,7 @@ async def test_the_default_tab_fits_1440x900_and_runs_on_the_demo(live_server: s
         )
         try:
             page = await browser.new_page(viewport={"width": 1440, "height": 900})
-            await page.goto(f"{live_server}/graphql")
+            await page.goto(f"{live_server}/")
             editor = page.locator(".graphiql-query-editor .CodeMirror")
             await editor.wait_for(timeout=30_000)
             await page.locator(".graphiql-execute-button").click()
@@ -196,6 +198,7 @@ async def test_the_default_tab_fits_1440x900_and_runs_on_the_demo(live_server: s
         finally:
             await browser.close()
 
+    assert page.url == f"{live_server}/graphql"
     assert overflow <= 0
     assert "rateLimit" not in shown
     assert '"cost"' not in shown
@@ -271,3 +274,14 @@ async def test_graphiql_shows_a_comment_from_another_tab_live(live_server: str) 
             await browser.close()
 
     assert not page_errors
+
+
+async def test_the_root_leads_to_the_playground_in_development_only(settings: Settings) -> None:
+    async with client_of(settings, graphiql=True) as development:
+        on = await development.get("/")
+    async with client_of(settings, graphiql=False) as production:
+        off = await production.get("/")
+
+    assert on.status_code == 307
+    assert on.headers["location"] == "/graphql"
+    assert off.status_code == 404
