@@ -89,13 +89,20 @@ def _sqlite_problem(url: URL) -> DatabaseProblem | None:
     return None
 
 
-def database_problem(error: BaseException, *, database_url: str | URL) -> DatabaseProblem:
+def find_database_problem(
+    error: BaseException, *, database_url: str | URL
+) -> DatabaseProblem | None:
+    """The problem with reaching the database that `error` shows; None when it shows another
+    kind of failure (a bug, a failing statement), which deserves its traceback."""
     url = sa.engine.make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        problem = _sqlite_problem(url)
-    else:
-        found = (_postgresql_problem(cause, url) for cause in _causes(error))
-        problem = next((p for p in found if p is not None), None)
+        return _sqlite_problem(url)
+    found = (_postgresql_problem(cause, url) for cause in _causes(error))
+    return next((p for p in found if p is not None), None)
+
+
+def database_problem(error: BaseException, *, database_url: str | URL) -> DatabaseProblem:
+    problem = find_database_problem(error, database_url=database_url)
     return problem or DatabaseProblem(
         f"unreachable ({type(error).__name__})",
         f"The database failed ({type(error).__name__}): check DATABASE_URL and that the server "
