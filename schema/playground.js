@@ -13,8 +13,8 @@
     "# To sign in, run logIn (make run printed demo passwords)",
     "# and put the token in the Headers tab below:",
     '#   {"Authorization": "Bearer <accessToken>"}',
-    "# Responses' cost and rate-limit extensions are hidden",
-    "# here; clients receive them.",
+    "# The responses' cost extension is hidden here; clients",
+    "# receive it (and RateLimit headers).",
     "#",
     "# Also try: search(query: \"distributed systems\"),",
     '# author(username: "ada"), tag(slug: "python").',
@@ -48,13 +48,12 @@
   style.textContent = ".graphiql-explorer-root input { min-width: 5ch !important; }";
   document.head.appendChild(style);
 
-  // Every response carries extensions.cost and extensions.rateLimit; in the playground they
-  // push the data out of sight for small queries, so they are left out of what it shows.
-  function withoutBudgets(result) {
+  // Every response carries extensions.cost; in the playground it pushes the data out of sight
+  // for small queries, so it is left out of what the playground shows.
+  function withoutCost(result) {
     if (!result || !result.extensions) return result;
     var extensions = Object.assign({}, result.extensions);
     delete extensions.cost;
-    delete extensions.rateLimit;
     var shown = Object.assign({}, result);
     if (Object.keys(extensions).length) shown.extensions = extensions;
     else delete shown.extensions;
@@ -90,7 +89,7 @@
   var fetcher = function (params, options) {
     var result = fetcherFor(options && options.headers)(params, options);
     // Queries and mutations answer with a promise; subscriptions with an async iterable.
-    return result && typeof result.then === "function" ? result.then(withoutBudgets) : result;
+    return result && typeof result.then === "function" ? result.then(withoutCost) : result;
   };
 
   var graphiql = React.createElement(GraphiQL, {

@@ -169,7 +169,7 @@ async def test_graphiql_runs_a_query_in_chromium(live_server: str) -> None:
 @pytest.mark.browser
 async def test_the_default_tab_fits_1440x900_and_runs_on_the_demo(live_server: str) -> None:
     """The default tab shows the demo's newest posts, its help text is not cut off, the
-    responses leave out the cost and rate-limit extensions, and the Explorer (one click
+    responses leave out the cost extension, and the Explorer (one click
     away) has usable inputs. PLAYGROUND_SCREENSHOT=path saves what a new user sees."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -200,7 +200,6 @@ async def test_the_default_tab_fits_1440x900_and_runs_on_the_demo(live_server: s
 
     assert page.url == f"{live_server}/graphql"
     assert overflow <= 0
-    assert "rateLimit" not in shown
     assert '"cost"' not in shown
     assert input_width >= 20
 
