@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import SCHEMA_FILE, create_app
 from models.database import create_database
-from models.health import readiness
-from models.migrations import head_revision
+from models.database_problems import find_database_problem
+from models.health import database_advice, readiness
+from models.migrations import DatabaseUnusable, head_revision, migrate
 from resolvers.services import create_redis
 from schema.root import create_schema
 from schema.workers import serve
@@ -30,9 +32,7 @@ def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
 
 
 def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
-    from models.migrations import upgrade
-
-    upgrade(settings.database_url, revision=arguments.revision)
+    print(migrate(settings.database_url, revision=arguments.revision))
 
 
 SEED_SIZE_FLAGS = ("authors", "readers", "posts", "comments", "tags")
@@ -47,7 +47,14 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
 
 def _seed_volume(settings: Settings, arguments: argparse.Namespace) -> None:
     from models.seed import seed_database
-    from models.volume_data import SeedSizes
+
+    try:
+        from models.volume_data import SeedSizes
+    except ModuleNotFoundError as error:
+        raise SystemExit(
+            f"Volume data needs {error.name}, a development dependency: run `make install` "
+            "(or pip install -e '.[bench]')."
+        ) from None
 
     defaults = SeedSizes()
     sizes = SeedSizes(
@@ -127,26 +134,33 @@ def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
 def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
     from strawberry.printer import print_schema
 
-    Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
+    output = Path(arguments.output)
+    sdl = print_schema(create_schema()) + "\n"
+    unchanged = output.is_file() and output.read_text() == sdl
+    output.write_text(sdl)
+    print(f"{output}: {'unchanged' if unchanged else 'written'} ({sdl.count(chr(10))} lines)")
 
 
 def _check(settings: Settings, _arguments: argparse.Namespace) -> None:
     """Settings (already read when this runs), database, migrations and Redis, as /readyz."""
 
-    async def run() -> list[Any]:
+    async def run() -> tuple[list[Any], str | None]:
         database = create_database(settings)
         redis = create_redis(settings)
         try:
-            return await readiness(database, redis, head_revision())
+            checks = await readiness(database, redis, head_revision())
+            return checks, await database_advice(database, head_revision())
         finally:
             await database.dispose()
             if redis is not None:
                 await redis.aclose()
 
-    checks = asyncio.run(run())
+    checks, advice = asyncio.run(run())
     print(f"settings: ok ({settings.env}, {settings.database_url.split(':', 1)[0]})")
     for check in checks:
         print(f"{check.name}: {'ok' if check.ok else 'FAILED'} ({check.detail})")
+    if advice is not None:
+        print(advice)
     if not all(check.ok for check in checks):
         raise SystemExit(1)
 
@@ -202,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+DATABASE_COMMANDS = {"migrate", "seed", "create-admin"}
 COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
@@ -219,7 +234,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as error:
         raise SystemExit(f"Invalid settings:\n{error}") from None
-    COMMANDS[arguments.command](settings, arguments)
+    try:
+        COMMANDS[arguments.command](settings, arguments)
+    except DatabaseUnusable as error:
+        raise SystemExit(str(error)) from None
+    except (SQLAlchemyError, OSError) as error:
+        # A command that found the database out of reach says what to do, in one line. Only
+        # commands whose work is the database: another command's OSError is not about it.
+        problem = (
+            find_database_problem(error, database_url=settings.database_url)
+            if arguments.command in DATABASE_COMMANDS
+            else None
+        )
+        if problem is None:
+            raise
+        raise SystemExit(problem.advice) from None
 
 
 if __name__ == "__main__":
