@@ -108,13 +108,13 @@ def test_urql_snippet(demo: Demo) -> None:
     ]
 
 
-async def test_graphql_ws_snippet_receives_the_next_comment(demo: Demo) -> None:
-    process = _node(demo.snippet("graphql-ws"))
+async def _comment_until_heard(demo: Demo, process: subprocess.Popen[str]) -> None:
+    """Comments as ada on the first post until the snippet has printed one and exited (the
+    snippets do not say when they have subscribed)."""
     async with httpx.AsyncClient(base_url=demo.url, trust_env=False) as http:
         login = {"input": {"usernameOrEmail": "ada", "password": demo.passwords["ada"]}}
         response = await http.post("/graphql", json={"query": LOG_IN, "variables": login})
         headers = {"Authorization": f"Bearer {response.json()['data']['logIn']['accessToken']}"}
-        # The snippet does not say when it has subscribed: comment until it has heard one.
         for attempt in range(40):
             if process.poll() is not None:
                 break
@@ -123,6 +123,21 @@ async def test_graphql_ws_snippet_receives_the_next_comment(demo: Demo) -> None:
             added = (await http.post("/graphql", json=body, headers=headers)).json()
             assert added["data"]["addComment"]["comment"] == {"status": "APPROVED"}
             await asyncio.sleep(0.5)
+
+
+async def test_apollo_client_subscribes_over_http(demo: Demo) -> None:
+    process = _node(demo.snippet("apollo-subscription"))
+
+    await _comment_until_heard(demo, process)
+
+    output = _output(process, seconds=10)
+    assert re.fullmatch(r"Ada Brennan: Comment \d+ from the snippet test\.\n", output)
+
+
+async def test_graphql_ws_snippet_receives_the_next_comment(demo: Demo) -> None:
+    process = _node(demo.snippet("graphql-ws"))
+
+    await _comment_until_heard(demo, process)
 
     output = _output(process, seconds=10)
     assert re.fullmatch(r"Ada Brennan: Comment \d+ from the snippet test\.\n", output)
@@ -145,6 +160,6 @@ def test_python_gql_snippet(demo: Demo) -> None:
 
 def test_every_snippet_is_tested() -> None:
     names = {m["name"] for m in SNIPPET.finditer(PAGE.read_text())}
-    tested = {"curl", "fetch", "apollo", "urql", "graphql-ws", "python-gql"}
+    tested = {"curl", "fetch", "apollo", "apollo-subscription", "urql", "graphql-ws", "python-gql"}
 
     assert names == tested
