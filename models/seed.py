@@ -22,18 +22,27 @@ from models.passwords import Passwords
 from models.tables import (
     Role,
     comments_table,
+    post_revisions_table,
     post_tags_table,
     posts_table,
+    preview_tokens_table,
     refresh_tokens_table,
     tags_table,
     users_table,
+    webhook_deliveries_table,
+    webhook_endpoints_table,
 )
 
 if TYPE_CHECKING:
     from models.volume_data import SeedSizes
 
 BATCH_ROWS = 2_000
+# Everything that refers to users or posts goes first.
 TABLES = [
+    webhook_deliveries_table,
+    webhook_endpoints_table,
+    preview_tokens_table,
+    post_revisions_table,
     refresh_tokens_table,
     post_tags_table,
     comments_table,
