@@ -24,7 +24,7 @@ from models.migrations import head_revision
 from resolvers.services import Services, close_services, create_services
 from schema.endpoints import healthz, metrics, readyz
 from schema.middleware import GraphQLRequestGuard, HttpMetrics, RequestId, SecurityHeaders
-from schema.playground import playground_assets
+from schema.playground import playground_assets, playground_routes
 from schema.server import Drain
 from schema.view import QuireGraphQL
 from schema.workers import tune_garbage_collector
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ),
                 name="playground",
             ),
+            *playground_routes(enabled=settings.graphiql_enabled),
         ],
         lifespan=lifespan,
         middleware=middleware(settings),

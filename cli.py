@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import SCHEMA_FILE, create_app
 from models.database import create_database
-from models.health import readiness
-from models.migrations import head_revision
+from models.database_problems import find_database_problem
+from models.health import database_advice, readiness
+from models.migrations import DatabaseUnusable, head_revision, migrate
 from resolvers.services import create_redis
 from schema.root import create_schema
 from schema.workers import serve
@@ -30,20 +32,38 @@ def _serve(settings: Settings, _arguments: argparse.Namespace) -> None:
 
 
 def _migrate(settings: Settings, arguments: argparse.Namespace) -> None:
-    from models.migrations import upgrade
+    print(migrate(settings.database_url, revision=arguments.revision))
 
-    upgrade(settings.database_url, revision=arguments.revision)
+
+SEED_SIZE_FLAGS = ("authors", "readers", "posts", "comments", "tags")
 
 
 def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
-    from models.seed import SeedSizes, seed_database
+    if any(getattr(arguments, size) is not None for size in SEED_SIZE_FLAGS):
+        _seed_volume(settings, arguments)
+    else:
+        _seed_demo_publication(settings, arguments)
 
+
+def _seed_volume(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.seed import seed_database
+
+    try:
+        from models.volume_data import SeedSizes
+    except ModuleNotFoundError as error:
+        raise SystemExit(
+            f"Volume data needs {error.name}, a development dependency: run `make install` "
+            "(or pip install -e '.[bench]')."
+        ) from None
+
+    defaults = SeedSizes()
     sizes = SeedSizes(
-        authors=arguments.authors,
-        readers=arguments.readers,
-        posts=arguments.posts,
-        comments=arguments.comments,
-        tags=arguments.tags,
+        **{
+            size: getattr(arguments, size)
+            if getattr(arguments, size) is not None
+            else getattr(defaults, size)
+            for size in SEED_SIZE_FLAGS
+        }
     )
     created = asyncio.run(
         seed_database(
@@ -55,6 +75,31 @@ def _seed(settings: Settings, arguments: argparse.Namespace) -> None:
         )
     )
     print("seeded demo data" if created else "database already has posts; left unchanged")
+
+
+def _seed_demo_publication(settings: Settings, arguments: argparse.Namespace) -> None:
+    from models.passwords import create_passwords
+    from models.seed import seed_demo_publication
+
+    development = settings.env == "development"
+    credentials = asyncio.run(
+        seed_demo_publication(
+            settings.database_url,
+            passwords=create_passwords(settings) if development else None,
+            reset=arguments.reset,
+            if_empty=arguments.if_empty,
+        )
+    )
+    if credentials is None:
+        print("database already has posts; left unchanged")
+        return
+    print("seeded demo data: the demo publication")
+    if not development:
+        print("demo accounts have no password in production: use `quire create-admin`")
+        return
+    print("demo accounts (development only; passwords shown once, `make reseed` for new ones):")
+    for account in credentials:
+        print(f"  {account.role.value.lower():<7} {account.username:<9} {account.password}")
 
 
 def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
@@ -89,26 +134,33 @@ def _create_admin(settings: Settings, arguments: argparse.Namespace) -> None:
 def _export_schema(_settings: Settings, arguments: argparse.Namespace) -> None:
     from strawberry.printer import print_schema
 
-    Path(arguments.output).write_text(print_schema(create_schema()) + "\n")
+    output = Path(arguments.output)
+    sdl = print_schema(create_schema()) + "\n"
+    unchanged = output.is_file() and output.read_text() == sdl
+    output.write_text(sdl)
+    print(f"{output}: {'unchanged' if unchanged else 'written'} ({sdl.count(chr(10))} lines)")
 
 
 def _check(settings: Settings, _arguments: argparse.Namespace) -> None:
     """Settings (already read when this runs), database, migrations and Redis, as /readyz."""
 
-    async def run() -> list[Any]:
+    async def run() -> tuple[list[Any], str | None]:
         database = create_database(settings)
         redis = create_redis(settings)
         try:
-            return await readiness(database, redis, head_revision())
+            checks = await readiness(database, redis, head_revision())
+            return checks, await database_advice(database, head_revision())
         finally:
             await database.dispose()
             if redis is not None:
                 await redis.aclose()
 
-    checks = asyncio.run(run())
+    checks, advice = asyncio.run(run())
     print(f"settings: ok ({settings.env}, {settings.database_url.split(':', 1)[0]})")
     for check in checks:
         print(f"{check.name}: {'ok' if check.ok else 'FAILED'} ({check.detail})")
+    if advice is not None:
+        print(advice)
     if not all(check.ok for check in checks):
         raise SystemExit(1)
 
@@ -133,12 +185,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="serve the API (HOST, PORT, QUIRE_WORKERS)")
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head")
-    seed = commands.add_parser("seed", help="fill the database with demo data")
-    seed.add_argument("--authors", type=int, default=25)
-    seed.add_argument("--readers", type=int, default=100)
-    seed.add_argument("--posts", type=int, default=200)
-    seed.add_argument("--comments", type=int, default=2000)
-    seed.add_argument("--tags", type=int, default=30)
+    seed = commands.add_parser(
+        "seed",
+        help="write the demo publication; with any of --authors, --readers, --posts, "
+        "--comments or --tags, Faker volume data of that size instead",
+    )
+    for size in SEED_SIZE_FLAGS:
+        seed.add_argument(f"--{size}", type=int)
     seed.add_argument("--random-seed", type=int, default=2026)
     seed.add_argument("--reset", action="store_true", help="delete all content first")
     seed.add_argument("--if-empty", action="store_true", help="do nothing if posts exist")
@@ -163,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+DATABASE_COMMANDS = {"migrate", "seed", "create-admin"}
 COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
@@ -180,7 +234,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as error:
         raise SystemExit(f"Invalid settings:\n{error}") from None
-    COMMANDS[arguments.command](settings, arguments)
+    try:
+        COMMANDS[arguments.command](settings, arguments)
+    except DatabaseUnusable as error:
+        raise SystemExit(str(error)) from None
+    except (SQLAlchemyError, OSError) as error:
+        # A command that found the database out of reach says what to do, in one line. Only
+        # commands whose work is the database: another command's OSError is not about it.
+        problem = (
+            find_database_problem(error, database_url=settings.database_url)
+            if arguments.command in DATABASE_COMMANDS
+            else None
+        )
+        if problem is None:
+            raise
+        raise SystemExit(problem.advice) from None
 
 
 if __name__ == "__main__":

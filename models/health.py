@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.database import Database, connect
+from models.database_problems import DatabaseProblem, database_problem
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -28,7 +29,14 @@ class Check:
     required: bool = True
 
 
-async def check_database(database: Database, head: str | None) -> list[Check]:
+@dataclass(frozen=True, slots=True)
+class DatabaseState:
+    revision: str | None
+    problem: DatabaseProblem | None
+
+
+async def probe_database(database: Database) -> DatabaseState:
+    """Connects (bounded in time) and reads the migration the database is at."""
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), connect(database.reader) as connection:
             await connection.execute(sa.text("SELECT 1"))
@@ -41,11 +49,36 @@ async def check_database(database: Database, head: str | None) -> list[Check]:
                 else None
             )
     except (TimeoutError, SQLAlchemyError, OSError) as error:
-        # The error's type only: driver messages can carry host names and user names.
-        return [Check("database", False, f"unreachable ({type(error).__name__})")]
-    migrated = current == head
-    detail = f"at {current}" if migrated else f"at {current or 'nothing'}, newest is {head}"
+        return DatabaseState(None, database_problem(error, database_url=database.engine.url))
+    return DatabaseState(current, None)
+
+
+async def check_database(database: Database, head: str | None) -> list[Check]:
+    state = await probe_database(database)
+    if state.problem is not None:
+        # The summary only: driver messages and the advice carry host names and user names.
+        return [Check("database", False, state.problem.summary)]
+    migrated = state.revision == head
+    detail = (
+        f"at {state.revision}"
+        if migrated
+        else f"at {state.revision or 'nothing'}, newest is {head}"
+    )
     return [Check("database", True, "reachable"), Check("migrations", migrated, detail)]
+
+
+async def database_advice(database: Database, head: str | None) -> str | None:
+    """What an operator should do before this database can serve, in one line; None if
+    nothing."""
+    state = await probe_database(database)
+    if state.problem is not None:
+        return state.problem.advice
+    if state.revision != head:
+        return (
+            f"The database is at migration {state.revision or 'nothing'}, the code needs {head}: "
+            "run `make migrate` (or .venv/bin/quire migrate)."
+        )
+    return None
 
 
 async def check_redis(redis: Redis | None) -> list[Check]:

@@ -48,9 +48,11 @@ class Context:
     # Subscriptions: the event bus, and the connection_init payload of a WebSocket.
     events: "LocalBus | None" = None
     connection_params: dict[str, Any] | None = None
-    # A WebSocket's bearer credentials: each operation and each event delivered on the socket
-    # is authorized again with them against the user's current state.
+    # A WebSocket's (or an HTTP subscription stream's) bearer credentials: each operation and
+    # each event delivered is authorized again with them against the user's current state.
     authorization: str | None = None
+    # A request that asked for a subscription stream over HTTP (schema/http_subscriptions.py).
+    http_stream: bool = False
     # What writes call after their commit with the cache tags they changed.
     invalidator: Invalidator | None = None
     # Set by schema/caching.py's ReadScope: a query whose root fields are all public.

@@ -206,16 +206,33 @@ def instrument_engine(engine: AsyncEngine) -> None:
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts the current request's id on every record (None outside a request)."""
+    """Puts the current request's id on every record, and `request_tag` (" [id]", or nothing
+    outside a request) for text lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
+        request_id = getattr(record, "request_id", None)
+        record.request_tag = f" [{request_id}]" if request_id else ""
         return True
 
 
+class QuireJsonFormatter(JsonFormatter):
+    """JSON lines without what only suits a terminal: uvicorn's `color_message` (ANSI codes),
+    the text-only `request_tag`, and a null `request_id` on lines outside a request."""
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data.pop("color_message", None)
+        log_data.pop("request_tag", None)
+        if log_data.get("request_id") is None:
+            log_data.pop("request_id", None)
+
+
 QUIET_LOGGERS = ("aiosqlite", "asyncpg", "sqlalchemy", "httpx", "httpcore", "asyncio", "redis")
-TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s%(request_tag)s %(message)s"
 
 
 def configure_logging(settings: Settings) -> None:
@@ -225,7 +242,7 @@ def configure_logging(settings: Settings) -> None:
     handler.addFilter(RequestIdFilter())
     if settings.log_format_effective == "json":
         handler.setFormatter(
-            JsonFormatter(
+            QuireJsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
                 timestamp=False,

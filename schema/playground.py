@@ -14,7 +14,9 @@ from functools import cache
 from html import escape
 from pathlib import Path
 
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 
@@ -166,3 +168,12 @@ def playground_assets() -> ASGIApp:
     files = {asset.path: asset.local_file for asset in ASSETS}
     files[INIT_SCRIPT.name] = INIT_SCRIPT
     return _AllowListedFiles(files)
+
+
+async def _to_playground(_request: Request) -> Response:
+    return RedirectResponse("/graphql", status_code=307)
+
+
+def playground_routes(*, enabled: bool) -> list[BaseRoute]:
+    """`/` leads to the playground while it is on (development); otherwise it stays a 404."""
+    return [Route("/", _to_playground, methods=["GET"])] if enabled else []

@@ -30,21 +30,25 @@ class SubscriptionOverHttpError(QuireError):
 
 
 OVER_HTTP = (
-    "Subscriptions run over a WebSocket: connect to /graphql with the graphql-transport-ws "
-    "protocol and send this operation there."
+    "Subscriptions stream over a WebSocket (graphql-transport-ws on /graphql) or over HTTP "
+    "when the request asks for a stream: send Accept: multipart/mixed;subscriptionSpec=1.0 "
+    "or Accept: text/event-stream."
 )
 
 
 class RefuseSubscriptionsOverHttp(SchemaExtension):
-    """Subscriptions stream over the WebSocket only. Over HTTP (POST, GET, persisted queries,
-    batches) they are refused before they run, with 400 and SUBSCRIPTION_OVER_HTTP, instead
-    of failing inside execution as an internal error."""
+    """Subscriptions stream over a WebSocket, or over HTTP when the request asks for a stream
+    (schema/http_subscriptions.py). Any other HTTP request (POST, GET, persisted queries,
+    batches) is refused before it runs, with 400 and SUBSCRIPTION_OVER_HTTP, instead of
+    failing inside execution as an internal error."""
 
     def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
         context = execution.context
-        if execution.operation_type is OperationType.SUBSCRIPTION and not isinstance(
-            context.response, WebSocket
+        if (
+            execution.operation_type is OperationType.SUBSCRIPTION
+            and not isinstance(context.response, WebSocket)
+            and not context.http_stream
         ):
             error = SubscriptionOverHttpError(OVER_HTTP)
             execution.result = ExecutionResult(

@@ -9,6 +9,7 @@ QUIRE_SHUTDOWN_DRAIN_SECONDS, then uvicorn's own graceful shutdown finishes what
 
 import logging
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from types import FrameType
@@ -46,6 +47,13 @@ class QuireServer(uvicorn.Server):
         self.drain_seconds = drain_seconds
         self.drain_requested = False
         self.drain_deadline: float | None = None
+        # Logged once the server listens: where to go next (the playground in development).
+        self.announcement: str | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.announcement:
+            logger.info("%s", self.announcement)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         draining = self.drain_requested or self.drain_deadline is not None

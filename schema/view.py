@@ -12,22 +12,25 @@ caching headers, storing a public read. Over WebSockets: the socket limits
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http.streaming import HTTPStreamTransport
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
@@ -39,6 +42,7 @@ from resolvers.rate_limits import RateLimitedError, client_key
 from resolvers.services import Services
 from resolvers.visibility import ANONYMOUS, Viewer
 from schema.caching import PRIVATE, SQL_REPORT_HEADER, HttpCaching, schema_fingerprint
+from schema.http_subscriptions import STREAM_PROTOCOLS, HttpStreams, first_accepted
 from schema.limits import document_too_large
 from schema.playground import playground_html
 from schema.refusals import Refusal
@@ -105,8 +109,14 @@ class QuireGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=settings.ws_max_subscriptions,
             allowed_origins=settings.allowed_origins,
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                *STREAM_PROTOCOLS,
+            ),
         )
         self.settings = settings
+        self.streams = HttpStreams(settings)
         self.services = services
         self.sockets = Sockets(settings, services.events)
         self.caching = HttpCaching(
@@ -139,9 +149,13 @@ class QuireGraphQL(GraphQL[Context, None]):
             with recording() as tags:
                 response = await self._run(request)
             context = getattr(request.state, "context", None)
-            response = await self.caching.finish(
-                request, response, context=context, lookup=lookup, tags=tags
-            )
+            if isinstance(response, StreamingResponse):
+                # A subscription stream: per caller, never cached or compressed.
+                response.headers["cache-control"] = PRIVATE
+            else:
+                response = await self.caching.finish(
+                    request, response, context=context, lookup=lookup, tags=tags
+                )
             spending = context.spending if isinstance(context, Context) else None
             if response.headers.get("cache-control") == PRIVATE and spending is not None:
                 response.headers.update(rate_limit_headers(spending))
@@ -196,6 +210,13 @@ class QuireGraphQL(GraphQL[Context, None]):
             context.cache_tags_used = request.method == "GET" or self.caching.cache is not None
         else:
             context.cache_tags_used = False  # nothing on a WebSocket is cached
+        if isinstance(request, Request) and self._get_stream_transport_from_headers(
+            request.headers
+        ):
+            # A subscription stream: every event is authorized again with these credentials
+            # against the user's current state, as on a WebSocket (schema/realtime.py).
+            context.http_stream = True
+            context.authorization = request.headers.get("authorization")
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -243,9 +264,20 @@ class QuireGraphQL(GraphQL[Context, None]):
                 {"code": "TOO_MANY_OPERATIONS", "limit": limit, "actual": count},
             )
         await self._spend_operations(context.viewer, context.client_address, count)
-        result = await super().execute_operation(
-            request, request_adapter, request_data, context, root_value, sub_response
-        )
+        release = self.streams.admit(context) if context.http_stream else None
+        try:
+            result = await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        except BaseException:
+            if release is not None:
+                release()
+            raise
+        if release is not None:
+            if isinstance(result, SubscriptionExecutionResult):
+                request.state.release_stream = release  # when the stream ends
+            else:
+                release()
         if _unavailable(result):
             sub_response.status_code = 503
             sub_response.headers["retry-after"] = RETRY_AFTER_SECONDS
@@ -301,6 +333,27 @@ class QuireGraphQL(GraphQL[Context, None]):
         ):
             await persisted.register(resolved.register, resolved.query)
         return result
+
+    def _get_stream_transport_from_headers(
+        self, headers: Mapping[str, str]
+    ) -> HTTPStreamTransport | None:
+        """A stream only when the client prefers one: the first media type it accepts is a
+        stream's (Apollo Client's subscriptions, graphql-sse). urql accepts streams after JSON
+        on every request, and its queries must stay plain JSON responses (and cacheable)."""
+        return super()._get_stream_transport_from_headers({"accept": first_accepted(headers)})
+
+    async def create_streaming_response(
+        self,
+        request: Request | WebSocket,
+        stream: Callable[[], AsyncIterator[str]],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        release = getattr(request.state, "release_stream", None)
+        if release is None:
+            return await super().create_streaming_response(request, stream, sub_response, headers)
+        guarded = lambda: self.streams.guarded(stream(), release)  # noqa: E731
+        return await super().create_streaming_response(request, guarded, sub_response, headers)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -6,7 +6,10 @@ connections in whichever worker wakes first, so one worker can end up with all o
 a socket per worker the kernel spreads connections across the workers.
 """
 
+import asyncio
+import errno
 import gc
+import logging
 import multiprocessing
 import os
 import shutil
@@ -18,12 +21,16 @@ from collections.abc import Callable
 import uvicorn
 from starlette.applications import Starlette
 
+from models.database import create_database
+from models.health import database_advice
+from models.migrations import head_revision
 from resolvers.observability import configure_logging
 from schema.protocol import BoundedHttpProtocol, ClientLimits, trusted_networks
 from schema.server import Drain, QuireServer
 from settings import Settings
 
 AppFactory = Callable[[Settings], Starlette]
+logger = logging.getLogger("quire.server")
 
 
 def uvicorn_config(settings: Settings, application: Starlette | str) -> uvicorn.Config:
@@ -74,6 +81,54 @@ def reuse_port_socket(settings: Settings) -> socket.socket:
     return listener
 
 
+def ensure_port_is_free(settings: Settings) -> None:
+    """Stops with one line that says what to do when HOST:PORT cannot be listened on (uvicorn
+    would log a bare errno; SO_REUSEPORT workers could even share a port with another server)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            raise SystemExit(_bind_problem(settings, error)) from None
+
+
+def _bind_problem(settings: Settings, error: OSError) -> str:
+    where = f"{settings.host}:{settings.port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"Port {settings.port} is in use ({where}): stop the other server, or set another "
+            f"port, e.g. PORT={settings.port + 1} make run (or PORT=... quire serve)."
+        )
+    if error.errno == errno.EACCES:
+        return f"Not allowed to listen on {where}: use a port above 1023 (PORT=8000)."
+    return f"Cannot listen on {where} ({error.strerror}): check HOST and PORT."
+
+
+def announcement(settings: Settings) -> str:
+    """Where to go once the server listens: the playground in development."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    url = f"http://{host}:{settings.port}/graphql"
+    return f"Playground: {url} (/ leads there)" if settings.graphiql_enabled else f"GraphQL: {url}"
+
+
+def warn_if_database_cannot_serve(settings: Settings) -> None:
+    """One warning line before serving when the database is unreachable or not migrated; the
+    server starts anyway (the database may come up later) and /readyz says 503 until then."""
+
+    async def advice() -> str | None:
+        database = create_database(settings)
+        try:
+            return await database_advice(database, head_revision())
+        finally:
+            await database.dispose()
+
+    problem = asyncio.run(advice())
+    if problem is not None:
+        logger.warning("%s Serving anyway; /readyz answers 503 until it is fixed.", problem)
+
+
 def run_worker(settings: Settings, create_app: AppFactory) -> None:
     configure_logging(settings)
     create_server(settings, create_app).run(sockets=[reuse_port_socket(settings)])
@@ -81,12 +136,16 @@ def run_worker(settings: Settings, create_app: AppFactory) -> None:
 
 def serve(settings: Settings, create_app: AppFactory) -> None:
     configure_logging(settings)
+    ensure_port_is_free(settings)
+    warn_if_database_cannot_serve(settings)
     if settings.workers == 1:
         # uvicorn re-raises SIGTERM/SIGINT once its graceful shutdown is done; that shutdown is
         # the expected way to stop, so the process then exits 0.
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, lambda *_: None)
-        create_server(settings, create_app).run()
+        server = create_server(settings, create_app)
+        server.announcement = announcement(settings)
+        server.run()
         return
     # Each worker writes its metrics here and /metrics (in any worker) sums them all.
     metrics_dir = tempfile.mkdtemp(prefix="quire-metrics-")
@@ -98,6 +157,7 @@ def serve(settings: Settings, create_app: AppFactory) -> None:
     ]
     for worker in workers:
         worker.start()
+    logger.info("%s, %d workers", announcement(settings), settings.workers)
 
     def _stop(signum: int, _frame: object) -> None:
         # Each worker drains on its own: SIGTERM is passed on as it came.

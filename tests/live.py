@@ -1,8 +1,9 @@
 """A real Quire server for the tests that need one: `uvicorn app:app` in a subprocess.
 
-`running_quire(env, directory)` migrates (and optionally seeds) the database named by the
-environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a free loopback port,
-waits for /healthz and yields the base URL; the server is stopped when the block exits.
+`running_quire(env, directory)` migrates (and optionally seeds with the demo publication) the
+database named by the environment's DATABASE_URL with this venv's `quire`, starts uvicorn on a
+free loopback port, waits for /healthz and yields the base URL; the server is stopped when the
+block exits.
 """
 
 import os
@@ -20,7 +21,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
-SEED_SIZES = ("--authors", "3", "--readers", "3", "--posts", "5", "--comments", "10")
 UVICORN = ("-m", "uvicorn", "app:app", "--host", "127.0.0.1")
 ON_CI = os.environ.get("CI") == "true"
 STARTUP_SECONDS = 60
@@ -114,7 +114,7 @@ def migrate(env: dict[str, str], *, seed: bool = False) -> None:
     quire = str(VENV_BIN / "quire")
     _run(quire, "migrate", env=env)
     if seed:
-        _run(quire, "seed", *SEED_SIZES, env=env)
+        _run(quire, "seed", env=env)
 
 
 @contextmanager
@@ -140,3 +140,38 @@ def running_quire(
         yield base_url
     finally:
         _stop(process)
+
+
+def seed_demo_publication(env: dict[str, str]) -> dict[str, str]:
+    """`quire seed` (the demo publication) on a migrated database, as `make run` does it;
+    returns the demo passwords it printed, by username."""
+    result = subprocess.run(  # noqa: S603 - this venv's quire
+        [str(VENV_BIN / "quire"), "seed"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"quire seed exited {result.returncode}:\n{result.stderr}")
+    lines = result.stdout.splitlines()[2:]
+    return {username: password for _role, username, password in map(str.split, lines)}
+
+
+@contextmanager
+def serving_demo(directory: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A development server on a new SQLite file with the demo publication, as after the first
+    `make run`: yields its base URL and the demo passwords `quire seed` printed."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'quire.db'}",
+        "QUIRE_RATE_LIMIT_ENABLED": "false",
+        "QUIRE_ENV": "development",
+    }
+    env.pop("REDIS_URL", None)
+    migrate(env)
+    passwords = seed_demo_publication(env)
+    with running_quire(env, directory) as url:
+        yield url, passwords

@@ -98,7 +98,7 @@ async def test_database_down_is_not_ready_even_with_redis_up(
     assert response.json()["status"] == "not ready"
     assert response.json()["checks"]["database"] == {
         "ok": False,
-        "detail": "unreachable (OperationalError)",
+        "detail": "file cannot be opened",
     }
     assert response.json()["checks"]["redis"] == {"ok": True, "detail": "reachable"}
 
@@ -207,6 +207,29 @@ async def test_one_access_line_per_operation_with_the_request_id(
     assert refused["error_codes"] == ["GRAPHQL_VALIDATION_FAILED"]
     # Every line written during the requests carries the id of its request.
     assert all(line["request_id"] in ("trace-me-42", "r2") for line in lines)
+
+
+def test_json_lines_outside_requests_carry_no_colours_and_no_null_request_id(
+    json_logs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_logs()
+    capsys.readouterr()
+
+    # What uvicorn logs on start-up: a message with a coloured twin for terminals (on a logger
+    # of the test's own: other tests' servers reconfigure uvicorn's).
+    logging.getLogger("quire.test_startup").info(
+        "Uvicorn running on %s",
+        "http://127.0.0.1:8000",
+        extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m"},
+    )
+
+    [line] = _lines(capsys.readouterr().err)
+    assert line == {
+        "time": line["time"],
+        "level": "INFO",
+        "logger": "quire.test_startup",
+        "message": "Uvicorn running on http://127.0.0.1:8000",
+    }
 
 
 async def test_no_passwords_tokens_or_emails_in_the_logs(

@@ -4,6 +4,7 @@ adds up all of them."""
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import VENV_BIN, migrate, serving
+from tests.live import VENV_BIN, free_port, migrate, serving
 from tests.wsclient import graphql_socket
 
 LOG_IN = """mutation ($input: LogInInput!) {
@@ -110,3 +111,50 @@ async def test_sigterm_closes_subscription_sockets_cleanly(tmp_path: Path) -> No
 
     assert code in (1001, 1012)  # going away / service restart: reconnect elsewhere
     assert exit_code == 0, server.log.read_text()
+
+
+def test_a_port_in_use_stops_quire_serve_with_a_hint(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'quire.db'}"}
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+
+        result = subprocess.run(  # noqa: S603 - this venv's quire
+            [str(VENV_BIN / "quire"), "serve"],
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Port {port} is in use (127.0.0.1:{port}): stop the other server, or set another "
+        f"port, e.g. PORT={port + 1} make run (or PORT=... quire serve)."
+    )
+
+
+def test_serve_says_where_the_playground_is_and_what_the_database_needs(tmp_path: Path) -> None:
+    closed_port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/quire",
+        "QUIRE_ENV": "development",
+    }
+
+    with serving(env, tmp_path) as server:
+        port = server.url.rsplit(":", 1)[1]
+        deadline = time.monotonic() + 10
+        while "Playground" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = server.log.read_text()
+
+    assert (
+        f"WARNING quire.server Nothing accepts connections at 127.0.0.1:{closed_port}: start "
+        "PostgreSQL, or fix DATABASE_URL. Serving anyway; /readyz answers 503 until it is fixed."
+    ) in log
+    assert (
+        f"INFO    quire.server Playground: http://127.0.0.1:{port}/graphql (/ leads there)" in log
+    )

@@ -1,5 +1,6 @@
-"""A subscription sent over HTTP is refused before it runs, with 400 and a stable code, on
-every path (POST, GET, persisted queries, batches), and nothing is logged as an error."""
+"""A subscription sent over HTTP without asking for a stream is refused before it runs, with
+400 and a stable code, on every path (POST, GET, persisted queries, batches), and nothing is
+logged as an error. Streams over HTTP: tests/test_subscription_streams.py."""
 
 import json
 import logging
@@ -17,8 +18,9 @@ SUBSCRIPTION = "subscription ($tag: String) { postPublished(tag: $tag) { title }
 VARIABLES = {"tag": "python"}
 QUERY = "{ posts(first: 1) { totalCount } }"
 OVER_HTTP = {
-    "message": "Subscriptions run over a WebSocket: connect to /graphql with the "
-    "graphql-transport-ws protocol and send this operation there.",
+    "message": "Subscriptions stream over a WebSocket (graphql-transport-ws on /graphql) or "
+    "over HTTP when the request asks for a stream: send Accept: "
+    "multipart/mixed;subscriptionSpec=1.0 or Accept: text/event-stream.",
     "extensions": {"code": "SUBSCRIPTION_OVER_HTTP"},
 }
 
@@ -89,13 +91,14 @@ async def test_in_a_batch(
     assert errors_logged.records == []
 
 
-async def test_even_when_multipart_streaming_is_asked_for(
+async def test_when_a_stream_is_accepted_but_json_preferred(
     client: httpx.AsyncClient, errors_logged: pytest.LogCaptureFixture
 ) -> None:
+    """urql accepts streams after JSON on every request: that is no request for a stream."""
     response = await client.post(
         "/graphql",
         json={"query": SUBSCRIPTION, "variables": VARIABLES},
-        headers={"accept": 'multipart/mixed;subscriptionSpec="1.0", application/json'},
+        headers={"accept": 'application/json, multipart/mixed;subscriptionSpec="1.0"'},
     )
 
     assert response.status_code == 400
