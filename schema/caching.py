@@ -76,14 +76,47 @@ MAX_TAG_HEADER_BYTES = 16_000
 KEY_VERSION = "1"
 
 
-def schema_fingerprint(schema: BaseSchema) -> str:
-    """Part of every cache key: a deployment that changes the schema or Quire's version never
-    reads what an older one stored in a shared cache."""
+# The settings that decide whether a read runs or what it returns: instances that differ in
+# them never answer each other's reads from a shared cache (a hit skips every check).
+KEYED_SETTINGS = frozenset(
+    {
+        "env",
+        "introspection",
+        "suggestions",
+        "persisted_queries",
+        "trusted_documents",
+        "max_query_depth",
+        "max_query_aliases",
+        "max_query_directives",
+        "max_repeated_fields",
+        "max_query_cost",
+        "max_query_tokens",
+        "max_query_bytes",
+        "max_query_operations",
+        "max_query_fragments",
+        "max_variable_depth",
+        "max_variable_values",
+        "default_page_size",
+        "max_page_size",
+        "max_search_characters",
+        "max_search_words",
+    }
+)
+
+
+def schema_fingerprint(schema: BaseSchema, settings: Settings) -> str:
+    """Part of every cache key: a deployment that changes the schema, Quire's version or the
+    settings that decide what a read returns never reads what another stored in a shared
+    cache."""
     try:
         version = importlib.metadata.version("quire")
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    return hashlib.sha256(f"{version}\n{schema.as_str()}".encode()).hexdigest()[:16]
+    keyed = orjson.dumps(
+        settings.model_dump(include=set(KEYED_SETTINGS)), option=orjson.OPT_SORT_KEYS
+    )
+    material = f"{version}\n{schema.as_str()}\n".encode() + keyed
+    return hashlib.sha256(material).hexdigest()[:16]
 
 
 class ReadScope(SchemaExtension):

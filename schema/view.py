@@ -123,7 +123,7 @@ class QuireGraphQL(GraphQL[Context, None]):
             settings,
             cache=services.cache,
             scheduler=services.scheduler,
-            fingerprint=schema_fingerprint(self.schema),
+            fingerprint=schema_fingerprint(self.schema, settings),
         )
         self.rate_limit_policy = rate_limit_policy(settings)
 

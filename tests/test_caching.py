@@ -1155,3 +1155,26 @@ async def test_scheduling_a_post_caps_the_lifetime_of_cached_lists(
     assert int(before.headers["cache-control"].split("max-age=")[1].split(",")[0]) <= 2
     assert after.headers["x-quire-cache"] == "miss"
     assert sorted(_titles(after.json()["data"])) == ["Now", "Soon"]
+
+
+async def test_instances_with_other_limits_never_share_cached_reads(
+    settings: Settings, database: Database, redis_prefix: str
+) -> None:
+    """A hit skips every check: an instance with a lower page-size limit must not answer a read
+    that another instance's limits allowed."""
+    await create_post(database, author_id=await create_user(database), title="Hello")
+    shared: dict[str, Any] = {
+        "response_cache": True,
+        "redis_url": REDIS_URL,
+        "redis_key_prefix": redis_prefix,
+    }
+    async with (
+        client_of(settings, **shared) as lenient,
+        client_of(settings, max_page_size=5, **shared) as strict,
+    ):
+        allowed = await public_get(lenient, POSTS)  # first: 10
+        refused = await public_get(strict, POSTS)
+
+    assert allowed.status_code == 200
+    assert refused.headers.get("x-quire-cache") != "hit"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
