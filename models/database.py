@@ -120,7 +120,12 @@ def _postgresql_options(settings: Settings) -> dict[str, Any]:
     # then hang instead of failing); closed ones are dropped at checkout (_discard_closed).
     return {
         "pool_recycle": settings.database_pool_recycle_seconds,
-        "connect_args": {"server_settings": {"application_name": "quire"}},
+        "connect_args": {
+            "server_settings": {
+                "application_name": "quire",
+                "plan_cache_mode": settings.database_plan_cache_mode,
+            }
+        },
     }
 
 

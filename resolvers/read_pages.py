@@ -3,7 +3,10 @@ members a connection selects from them (nodes, edges, pageInfo, totalCount) as J
 
 A page is a correlated subquery: fetch `size + 1` rows in the query's order (keyset
 conditions from the cursors), rank them, and aggregate the kept ones in the forward order; the
-extra row only tells whether there is another page, as in resolvers/pagination.py.
+extra row only tells whether there is another page, as in resolvers/pagination.py. A forward
+page that selects no pageInfo (the common `comments(first: 10) { nodes { ... } }`) needs
+neither: it fetches `size` rows and aggregates them as they come, without window functions,
+which made up most of the database's work for a nested page.
 """
 
 from collections.abc import Callable, Sequence
@@ -82,12 +85,22 @@ class ConnectionPage:
     and the members built from them (nodes, edges, pageInfo, totalCount)."""
 
     def __init__(
-        self, builder: ObjectBuilder, source: Callable[[], Rows], arguments: PageArguments
+        self,
+        builder: ObjectBuilder,
+        source: Callable[[], Rows],
+        arguments: PageArguments,
+        selections: Sequence[Selection],
     ) -> None:
         self.builder, self.source, self.arguments = builder, source, arguments
         self.rows = source()
         self.json = builder.json
         self._ranked: FromClause | None = None
+        # Without pageInfo nothing needs the extra row or the rank; backwards pages are
+        # fetched in reverse, and SQLite aggregates in the order rows come (no ORDER BY in
+        # its aggregates), so they keep the ranked form.
+        self.plain = not arguments.backwards and all(
+            each.field != "pageInfo" for each in selections
+        )
 
     @property
     def ranked(self) -> FromClause | None:
@@ -136,6 +149,9 @@ class ConnectionPage:
             fetched = self._fetch(rows.conditions, sort.key).subquery()
         else:
             fetched = self._fetch_split(rows.split)
+        if self.plain:
+            self._ranked = fetched
+            return fetched
         query_order = self._query_order(fetched.c.sort_key_, fetched.c.id)
         ranked = sa.select(
             fetched,
@@ -161,9 +177,14 @@ class ConnectionPage:
             rows.select_from(sa.select(*rows.alias.c, key.label("sort_key_")))
             .where(*conditions, *self._keyset(key))
             .order_by(*self._query_order(key, sort.id))
-            .limit(sa.bindparam(self.arguments.rows, type_=sa.Integer()))
+            .limit(self._limit())
             .correlate_except(*rows.own_tables())
         )
+
+    def _limit(self) -> ColumnElement[int]:
+        """The page's rows, and for a ranked page one more (it tells hasNextPage)."""
+        name = self.arguments.size if self.plain else self.arguments.rows
+        return sa.bindparam(name, type_=sa.Integer())
 
     def _fetch_split(self, split: "Split") -> FromClause:
         """Published posts by the (status, published_at, id) index and the viewer's other
@@ -174,7 +195,7 @@ class ConnectionPage:
         return (
             sa.select(merged)
             .order_by(*self._query_order(merged.c.sort_key_, merged.c.id))
-            .limit(sa.bindparam(self.arguments.rows, type_=sa.Integer()))
+            .limit(self._limit())
             .subquery()
         )
 
@@ -197,7 +218,8 @@ class ConnectionPage:
         return ranked.c.rn_ <= sa.bindparam(self.arguments.size, type_=sa.Integer())
 
     def _array(self, element: ColumnElement[str]) -> ColumnElement[str]:
-        return self.json.array(element, order_by=self._forward_order(), where=self._kept())
+        kept = None if self.plain else self._kept()
+        return self.json.array(element, order_by=self._forward_order(), where=kept)
 
     def _cursor(self) -> ColumnElement[str]:
         ranked, sort = self._rank(), self.rows.sort

@@ -278,7 +278,7 @@ class StatementBuilder:
         totalCount."""
         arguments = selection.arguments
         assert isinstance(arguments, PageArguments)
-        page = ConnectionPage(self, source, arguments)
+        page = ConnectionPage(self, source, arguments, selection.selections)
         members = [(each.key, page.member(each)) for each in selection.selections]
         statement = sa.select(self.json.obj(members))
         if page.ranked is not None:

@@ -66,6 +66,15 @@ async def test_sqlite_runs_in_wal_mode(database: Database) -> None:
     assert mode == "wal"
 
 
+async def test_postgresql_connections_plan_each_statement_once(database: Database) -> None:
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    async with database.engine.connect() as connection:
+        mode = await connection.scalar(sa.text("SHOW plan_cache_mode"))
+
+    assert mode == "force_generic_plan"
+
+
 def test_unsupported_database_url_names_the_variable() -> None:
     with pytest.raises(ValidationError, match="DATABASE_URL must start with"):
         Settings(database_url="mysql://localhost/quire", _env_file=None)
