@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 SERVING := $(VENV)/.serving
 export DATABASE_URL ?= sqlite+aiosqlite:///./quire.db
 
-.PHONY: serving install run migrate seed reseed create-admin check-services test test-sqlite lint typecheck check schema release-schema bench container-steps load clean
+.PHONY: serving install run migrate seed reseed create-admin check-services test test-sqlite lint typecheck check schema release-schema bench profile container-steps load clean
 
 # Serving needs the runtime dependencies and GraphiQL's browser bundles only; everything
 # else (tests, linters, load tools, the client libraries the docs' snippets use) comes with
@@ -90,6 +90,10 @@ load: install
 
 bench: install
 	bash bench/run.sh
+
+# py-spy on one Quire worker under (b)'s load; the profile goes to bench/results/.
+profile: install
+	bash bench/run.sh --profile
 
 clean:
 	rm -rf $(VENV) node_modules bench/node_modules tests/clients/node_modules quire.db quire.db-wal quire.db-shm

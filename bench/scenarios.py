@@ -13,6 +13,9 @@ explicitly to select the same rows:
   (`postTagsByPostId { nodes { tagByTagId { name } } }`), ordered by the join table's primary
   key; Quire orders a post's tags by name.
 * authors: Quire hides inactive users (`author` becomes null); PostGraphile does not.
+
+(d) is (b) with 100 posts; (e) is (b) sent with a signed-in reader's access token (Quire only:
+PostGraphile has no users); g<size> are (b) at other page sizes, for the CPU growth table.
 """
 
 from dataclasses import dataclass
@@ -63,32 +66,54 @@ query PostGraphilePost($slug: String!) {
 """
 
 
+ME_QUIRE = """
+query QuireViewer {
+  me { username role }
+}
+"""
+
+# The nested listing at these page sizes: b, c and d are the issue's scenarios; the growth
+# table (CPU per request against page size) reuses them and adds g<size> for the others.
+LISTING_KEYS = {20: "b", 50: "c", 100: "d"}
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     key: str
     description: str
-    bodies: dict[str, JSON]  # server name -> POST body
+    bodies: dict[str, JSON]  # server name -> POST body; a server without one skips it
     expected_posts: int
+    # Sent with a reader's access token (Authorization: Bearer), by Quire only.
+    signed_in: bool = False
+    posts_per_page: int | None = None  # the listing's page size, for the growth table
+    # The scenario whose PostGraphile row this one's Quire/PG ratio compares with.
+    postgraphile_baseline: str | None = None
 
 
 def _body(query: str, variables: JSON) -> JSON:
     return {"query": " ".join(query.split()), "variables": variables}
 
 
-def scenarios(slug: str) -> list[Scenario]:
-    def listing(key: str, first: int) -> Scenario:
-        variables = {"first": first, "comments": 10}
-        return Scenario(
-            key=key,
-            description=f"posts(first: {first}) with author, tags, 10 comments + authors",
-            bodies={
-                "quire": _body(LIST_QUIRE, variables),
-                "postgraphile": _body(LIST_POSTGRAPHILE, variables),
-            },
-            expected_posts=first,
-        )
+def listing(key: str, first: int) -> Scenario:
+    variables = {"first": first, "comments": 10}
+    return Scenario(
+        key=key,
+        description=f"posts(first: {first}) with author, tags, 10 comments + authors",
+        bodies={
+            "quire": _body(LIST_QUIRE, variables),
+            "postgraphile": _body(LIST_POSTGRAPHILE, variables),
+        },
+        expected_posts=first,
+        posts_per_page=first,
+    )
 
-    return [
+
+def growth_key(first: int) -> str:
+    return LISTING_KEYS.get(first, f"g{first}")
+
+
+def scenarios(slug: str, *, growth_sizes: tuple[int, ...] = ()) -> list[Scenario]:
+    catalogue = [
         Scenario(
             key="a",
             description="post(slug) { title }",
@@ -98,9 +123,24 @@ def scenarios(slug: str) -> list[Scenario]:
             },
             expected_posts=1,
         ),
-        listing("b", 20),
-        listing("c", 50),
+        *(listing(key, first) for first, key in LISTING_KEYS.items()),
+        Scenario(
+            key="e",
+            description="(b) for a signed-in reader (Quire only: PostGraphile has no users)",
+            bodies={"quire": _body(LIST_QUIRE, {"first": 20, "comments": 10})},
+            expected_posts=20,
+            signed_in=True,
+            posts_per_page=20,
+            postgraphile_baseline="b",
+        ),
     ]
+    extra = sorted({first for first in growth_sizes if first not in LISTING_KEYS})
+    catalogue += [listing(growth_key(first), first) for first in extra]
+    return catalogue
+
+
+def viewer_body() -> JSON:
+    return _body(ME_QUIRE, {})
 
 
 def normalized_posts(server: str, data: JSON) -> list[JSON]:
