@@ -107,6 +107,53 @@ class JsonSql:
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return self.concat(['"', self.iso_datetime(value), '"'])
 
+    def python_float(self, value: ColumnElement[Any]) -> ColumnElement[str]:
+        """A double as Python's json.dumps writes it (a cursor's search rank): the shortest
+        text that reads back as the same double, with ".0" on whole numbers."""
+        if not self.postgresql:
+            # SQLite writes 15 significant digits, too few to read back every double.
+            python: ColumnElement[str] = sa.func.quire_json(value)
+            return python
+        # PostgreSQL's float8 output is that shortest text since version 12; it turns to an
+        # exponent from 1e15 where Python does from 1e16 (far above any rank).
+        text = sa.cast(value, sa.Text())
+        whole = sa.and_(value == sa.func.trunc(value), sa.func.abs(value) < 1e15)
+        return sa.case((whole, self.concat([text, ".0"])), else_=text)
+
+    def ascii_string(self, value: ColumnElement[Any]) -> ColumnElement[str]:
+        """Text as Python's json.dumps writes it (a cursor's title, username or tag name):
+        escaped as to_json/json_quote do, and every character beyond ASCII as \\uXXXX
+        (surrogate pairs above the Basic Multilingual Plane)."""
+        if not self.postgresql:
+            python: ColumnElement[str] = sa.func.quire_json(value)
+            return python
+        quoted = sa.cast(sa.func.to_json(value), sa.Text())
+        characters = (
+            sa.func.regexp_split_to_table(quoted, sql_string(""))
+            .table_valued("c", with_ordinality="n")
+            .render_derived()
+        )
+        code = sa.func.ascii(characters.c.c)
+        astral = code - 65536
+        escaped = sa.case(
+            (code < 127, characters.c.c),
+            (code < 65536, self._u_escape(code)),
+            else_=self.concat(
+                [
+                    self._u_escape(astral.op(">>")(10) + 55296),
+                    self._u_escape(astral.op("&")(1023) + 56320),
+                ]
+            ),
+        )
+        joined = sa.select(
+            sa.func.string_agg(escaped, aggregate_order_by(sql_string(""), characters.c.n))
+        ).scalar_subquery()
+        beyond_ascii = quoted.op("~")(sql_string("[^ -~]"))
+        return sa.case((beyond_ascii, joined), else_=quoted)
+
+    def _u_escape(self, code: ColumnElement[int]) -> ColumnElement[str]:
+        return self.concat(["\\u", sa.func.lpad(sa.func.to_hex(code), 4, sql_string("0"))])
+
     def base64(self, text: ColumnElement[str]) -> ColumnElement[str]:
         if self.postgresql:
             # encode() breaks lines every 76 characters.

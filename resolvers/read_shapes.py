@@ -29,6 +29,16 @@ class PageArguments:
     backwards: bool = False
     order: tuple[str, bool] | None = None  # posts: (PostOrderField value, descending)
     criteria: tuple[bool, ...] | None = None  # root posts: PostCriteria.shape()
+    search: "SearchTerms | None" = None  # search: what the posts must match
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerms:
+    """`search(query:)`'s text as parameter names: the query for PostgreSQL's
+    websearch_to_tsquery, and the FTS5 match expression SQLite's statement uses."""
+
+    query: str
+    match: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +153,31 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
         "postCount": Field(Kind.POST_COUNT, "tag_id"),
         "posts": Field(Kind.TAG_POSTS, target="Post"),
     },
+    # An account (me, user, a User's node): its posts are its author profile's.
+    "User": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            username=(Kind.STRING, "username"),
+            email=(Kind.STRING, "email"),
+            displayName=(Kind.STRING, "display_name"),
+            bio=(Kind.STRING, "bio"),
+            avatarUrl=(Kind.NULLABLE_STRING, "avatar_url"),
+            role=(Kind.STRING, "role"),
+            createdAt=(Kind.DATETIME, "created_at"),
+        ),
+        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
+    },
 }
 
 POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
 CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
 # The root fields a compiled read covers, with their node type; every other root field
-# (me, user, search, apiLimits, introspection) falls back; node and nodes of User IDs too.
+# (apiLimits, moderationQueue, webhookEndpoints, introspection) falls back; so do `user` for
+# the callers its resolver refuses, and node/nodes of PostRevision IDs.
 ROOT_FIELDS = {
+    "me": "User",
+    "user": "User",
+    "search": "Post",
     "node": "Node",
     "nodes": "Node",
     "posts": "Post",

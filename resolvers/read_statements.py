@@ -18,7 +18,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
-from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
+from models.tables import (
+    Role,
+    comments_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
 from resolvers import tags
 from resolvers.json_sql import JsonSql, sql_string
 from resolvers.read_pages import ConnectionPage, Rows, adapted
@@ -37,6 +44,7 @@ from resolvers.read_sources import RowSources
 from resolvers.visibility import (
     ANONYMOUS,
     Viewer,
+    viewer_id,
     visible_comments,
     visible_posts,
     visible_users,
@@ -52,16 +60,34 @@ def statement_viewer(viewer: Viewer) -> Viewer:
     return Viewer(user_id=0, role=viewer.role)
 
 
+def visible_accounts(viewer: Viewer) -> ColumnElement[bool]:
+    """An account as a node (schema/accounts.py::User.resolve_nodes): for itself and for
+    admins, deactivated or not; for anyone else it does not exist."""
+    if viewer.role is Role.ADMIN:
+        return sa.true()
+    if viewer.user_id is None:
+        return sa.false()
+    return users_table.c.id == viewer_id(viewer)
+
+
+def any_account(viewer: Viewer) -> ColumnElement[bool]:
+    """`user(id:)`: the planner only covers the ids its resolver lets the viewer read
+    (schema/read_plan.py), and the resolver reads the account whatever its state."""
+    return sa.true()
+
+
 LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]] = {
     "post": (posts_table, "Post", visible_posts),
     "author": (users_table, "Author", visible_users),
     "tag": (tags_table, "Tag", tags.carried_by_visible_posts),
+    "user": (users_table, "User", any_account),
 }
 BY_ID: dict[str, tuple[sa.Table, Callable[[Viewer], ColumnElement[bool]]]] = {
     "Post": (posts_table, visible_posts),
     "Author": (users_table, visible_users),
     "Comment": (comments_table, visible_comments),
     "Tag": (tags_table, tags.carried_by_visible_posts),
+    "User": (users_table, visible_accounts),
 }
 
 
@@ -87,7 +113,11 @@ class StatementBuilder:
             return self._connection(self.sources.authors, selection)
         if selection.field == "tags":
             return self._connection(self.sources.root_tags, selection)
-        if selection.field in ("post", "author", "tag"):
+        if selection.field == "search":
+            return self._search(selection)
+        if selection.field == "me":
+            return self._me(selection.selections)
+        if selection.field in LOOKUPS:
             return self._lookup(selection)
         if selection.field == "node" and isinstance(selection.arguments, NodeLookup):
             return self._node(selection.arguments)
@@ -270,6 +300,24 @@ class StatementBuilder:
             adapted(visible(self.viewer), found),
         )
         return self.json.or_null(statement.scalar_subquery())
+
+    def _me(self, selections: Sequence[Selection]) -> ColumnElement[str]:
+        """The viewer's own account while it is active (accounts.active_user); null for an
+        anonymous caller."""
+        if self.viewer.user_id is None:
+            return sql_string("null")
+        users = users_table.alias()
+        statement = sa.select(self.object("User", users.c, selections)).where(
+            users.c.id == viewer_id(self.viewer), users.c.is_active.is_(True)
+        )
+        return self.json.or_null(statement.scalar_subquery())
+
+    def _search(self, selection: Selection) -> ColumnElement[str]:
+        arguments = selection.arguments
+        assert isinstance(arguments, PageArguments)
+        terms = arguments.search
+        assert terms is not None
+        return self._connection(lambda: self.sources.search(terms, sqlite=self.sqlite), selection)
 
     # Connections
 
