@@ -134,7 +134,7 @@ class RowSources:
                 joined=found.join(fts, fts.c.rowid == found.c.id),
                 joined_tables=(fts,),
             )
-        vector = sa.column("search_vector", _selectable=found)
+        vector: ColumnElement[Any] = sa.column("search_vector", _selectable=found)
         tsquery = sa.func.websearch_to_tsquery(
             sa.literal_column("'english'::regconfig"),
             sa.cast(sa.bindparam(terms.query, type_=sa.String()), sa.Text),

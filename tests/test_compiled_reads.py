@@ -445,7 +445,7 @@ def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool | set
         (NODES, {"nodeId": _global_id("Post", seeded.posts[0]), "nodeIds": node_ids}, True),
         (NODES, {"nodeId": _global_id("Post", seeded.posts[6]), "nodeIds": node_ids[::-1]}, True),
         (NODES, {"nodeId": _global_id("Comment", 2), "nodeIds": []}, True),
-        (NODES, {"nodeId": _global_id("User", 1), "nodeIds": []}, False),
+        (NODES, {"nodeId": _global_id("User", 1), "nodeIds": []}, True),
         (NODES, {"nodeId": "bm9wZQ==", "nodeIds": []}, False),
         (AUTHORS_AND_TAGS, {"username": "author"}, True),
         (AUTHORS_AND_TAGS, {"username": "gone", "first": 2}, True),  # deactivated
