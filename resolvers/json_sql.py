@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -106,6 +106,29 @@ class JsonSql:
 
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return self.concat(['"', self.iso_datetime(value), '"'])
+
+    def string_list(self, array: ColumnElement[Any]) -> ColumnElement[str]:
+        """A JSON array of text held in a column, written out again element by element, so
+        that the text is what the resolver path's serialiser writes whatever its spacing."""
+        if self.postgresql:
+            items = (
+                sa.func.json_array_elements_text(sa.cast(array, JSON()))
+                .table_valued("value", with_ordinality="n")
+                .render_derived()
+            )
+            element = sa.cast(sa.func.to_json(items.c.value), sa.Text())
+            joined = sa.func.string_agg(element, aggregate_order_by(sql_string(","), items.c.n))
+        else:
+            items = sa.func.json_each(array).table_valued("value")
+            joined = sa.func.group_concat(sa.func.json_quote(items.c.value), sql_string(","))
+        listed = sa.select(joined).scalar_subquery()
+        return self.concat(["[", sa.func.coalesce(listed, sql_string("")), "]"])
+
+    def name_list(self, names: ColumnElement[Any]) -> ColumnElement[str]:
+        """Comma-separated lower-case names (a revision's changed fields) as the JSON array of
+        their enum names: "title,body" -> ["TITLE","BODY"]; "" -> []."""
+        quoted = self.concat(['["', sa.func.upper(sa.func.replace(names, sql_string(","), sql_string('","'))), '"]'])
+        return sa.case((names == sql_string(""), sql_string("[]")), else_=quoted)
 
     def python_float(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         """A double as Python's json.dumps writes it (a cursor's search rank): the shortest

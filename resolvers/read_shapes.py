@@ -92,6 +92,10 @@ class Kind(Enum):
     REPLIES = "replies"  # connection: a comment's visible replies
     AUTHOR_POSTS = "author_posts"  # connection: an author's visible posts
     TAG_POSTS = "tag_posts"  # connection: the visible posts carrying a tag
+    REVISIONS = "revisions"  # connection: a post's revisions, null unless the viewer may read them
+    STRING_LIST = "string_list"  # a JSON array of text in a column (a revision's tag names)
+    CHANGED_FIELDS = "changed_fields"  # comma-separated names: a list of RevisionField values
+    NULLABLE_REVISION_ID = "nullable_revision_id"  # a PostRevision's global ID, or null
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,7 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
         "tags": Field(Kind.TAGS, target="Tag"),
         "commentCount": Field(Kind.COMMENT_COUNT),
         "comments": Field(Kind.COMMENTS, target="Comment"),
+        "revisions": Field(Kind.REVISIONS, target="PostRevision"),
     },
     "Comment": {
         "id": Field(Kind.GLOBAL_ID),
@@ -167,13 +172,25 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
         ),
         "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
     },
+    "PostRevision": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            title=(Kind.STRING, "title"),
+            excerpt=(Kind.STRING, "excerpt"),
+            body=(Kind.STRING, "body"),
+            tags=(Kind.STRING_LIST, "tags"),
+            changedFields=(Kind.CHANGED_FIELDS, "changed_fields"),
+            createdAt=(Kind.DATETIME, "created_at"),
+            restoredFromId=(Kind.NULLABLE_REVISION_ID, "restored_from_id"),
+        ),
+    },
 }
 
 POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
-CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
+CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, Kind.REVISIONS, *POST_CONNECTION_KINDS)
 # The root fields a compiled read covers, with their node type; every other root field
 # (apiLimits, moderationQueue, webhookEndpoints, introspection) falls back; so do `user` for
-# the callers its resolver refuses, and node/nodes of PostRevision IDs.
+# the callers its resolver refuses.
 ROOT_FIELDS = {
     "me": "User",
     "user": "User",

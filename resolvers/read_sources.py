@@ -9,8 +9,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
-from resolvers import authors, comments, posts, tags
+from models.tables import (
+    comments_table,
+    post_revisions_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
+from resolvers import authors, comments, posts, revisions, tags
 from resolvers.pagination import Sort
 from resolvers.read_pages import Rows, Split, adapted, adapted_sort
 from resolvers.read_shapes import PageArguments, SearchTerms
@@ -145,6 +152,16 @@ class RowSources:
             conditions=(vector.op("@@")(tsquery), visible),
             sort=Sort("rank", rank, found.c.id, float, True),
             node_type="Post",
+        )
+
+    def revisions(self, post_id: ColumnElement[int]) -> Rows:
+        """A post's revisions, newest first; who may read them is decided by the caller."""
+        found = post_revisions_table.alias()
+        return Rows(
+            alias=found,
+            conditions=(found.c.post_id == post_id,),
+            sort=adapted_sort(revisions.REVISION_SORT, found),
+            node_type="PostRevision",
         )
 
     def comments(self, parent_id: ColumnElement[int], *, top_level: bool) -> Rows:

@@ -21,6 +21,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from models.tables import (
     Role,
     comments_table,
+    post_revisions_table,
     post_tags_table,
     posts_table,
     tags_table,
@@ -76,6 +77,18 @@ def any_account(viewer: Viewer) -> ColumnElement[bool]:
     return sa.true()
 
 
+def readable_revisions(viewer: Viewer) -> ColumnElement[bool]:
+    """Revisions as resolvers/revisions.py::revisions_visible shows them (the viewer's own
+    posts', every post's for editors and admins), with the viewer's id a parameter."""
+    if viewer.sees_everything:
+        return sa.true()
+    if viewer.user_id is None:
+        return sa.false()
+    own = posts_table.alias()
+    own_posts = sa.select(own.c.id).where(own.c.author_id == viewer_id(viewer))
+    return post_revisions_table.c.post_id.in_(own_posts)
+
+
 LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]] = {
     "post": (posts_table, "Post", visible_posts),
     "author": (users_table, "Author", visible_users),
@@ -88,6 +101,7 @@ BY_ID: dict[str, tuple[sa.Table, Callable[[Viewer], ColumnElement[bool]]]] = {
     "Comment": (comments_table, visible_comments),
     "Tag": (tags_table, tags.carried_by_visible_posts),
     "User": (users_table, visible_accounts),
+    "PostRevision": (post_revisions_table, readable_revisions),
 }
 
 
@@ -157,6 +171,13 @@ class StatementBuilder:
         if kind is Kind.NULLABLE_DATETIME:
             value = columns[field.column]
             return json.nullable(value, json.datetime(value))
+        if kind is Kind.STRING_LIST:
+            return json.string_list(columns[field.column])
+        if kind is Kind.CHANGED_FIELDS:
+            return json.name_list(columns[field.column])
+        if kind is Kind.NULLABLE_REVISION_ID:
+            value = columns[field.column]
+            return json.nullable(value, json.global_id("PostRevision", value))
         return self._relation(field, columns, selection)
 
     def _relation(self, field: Field, columns: Columns, selection: Selection) -> ColumnElement[str]:
@@ -181,6 +202,8 @@ class StatementBuilder:
             return self._connection(
                 lambda: self.sources.comments(columns.id, top_level=False), selection
             )
+        if kind is Kind.REVISIONS:
+            return self._revisions(columns, selection)
         if kind in (Kind.AUTHOR_POSTS, Kind.TAG_POSTS):
             arguments = selection.arguments
             assert isinstance(arguments, PageArguments)
@@ -311,6 +334,18 @@ class StatementBuilder:
             users.c.id == viewer_id(self.viewer), users.c.is_active.is_(True)
         )
         return self.json.or_null(statement.scalar_subquery())
+
+    def _revisions(self, columns: Columns, selection: Selection) -> ColumnElement[str]:
+        """Post.revisions: null unless the viewer wrote the post or is an editor or admin
+        (resolvers/revisions.py::may_read_revisions), decided per post row."""
+        viewer = self.viewer
+        if viewer.user_id is None:
+            return sql_string("null")
+        connection = self._connection(lambda: self.sources.revisions(columns.id), selection)
+        if viewer.sees_everything:
+            return connection
+        may_read = columns.author_id == viewer_id(viewer)
+        return sa.case((may_read, connection), else_=sql_string("null"))
 
     def _search(self, selection: Selection) -> ColumnElement[str]:
         arguments = selection.arguments

@@ -32,6 +32,7 @@ from graphql.utilities import get_operation_ast
 from strawberry import relay
 
 from models.tables import PostStatus, Role, posts_table, tags_table, users_table
+from resolvers import revisions
 from resolvers.arguments import require_fits, require_search_query
 from resolvers.authors import AUTHOR_SORT
 from resolvers.comments import COMMENT_SORT
@@ -44,6 +45,7 @@ from resolvers.read_shapes import (
     POST_CONNECTION_KINDS,
     ROOT_FIELDS,
     TYPE_FIELDS,
+    Kind,
     Lookup,
     NodeList,
     NodeLookup,
@@ -59,7 +61,7 @@ from schema.ids import row_id, user_id_of
 from settings import Settings
 
 CONNECTION_FIELDS = frozenset({"nodes", "edges", "pageInfo", "totalCount", "__typename"})
-NODE_TYPE_NAMES = frozenset({"Post", "Author", "Comment", "Tag", "User"})
+NODE_TYPE_NAMES = frozenset({"Post", "Author", "Comment", "Tag", "User", "PostRevision"})
 # Search's order as page arguments see it (resolvers/posts.py::search_sort): its cursors'
 # tag and value type; the rank itself is each database's (resolvers/read_sources.py).
 SEARCH_SORT = Sort("rank", posts_table.c.id, posts_table.c.id, float, True)
@@ -252,7 +254,7 @@ class _Walk:
         databases' forms of it are bound (the statement uses its own database's)."""
         query = arguments["query"]
         require_search_query(query, settings=self.settings)
-        request = self._page_request(SEARCH_SORT, {**arguments, "last": None, "before": None})
+        request = self._page_request(SEARCH_SORT, arguments)
         terms = SearchTerms(
             query=self.parameter(query), match=self.parameter(sqlite_match_expression(query))
         )
@@ -274,6 +276,8 @@ class _Walk:
                 arguments = self._arguments(type_name, subfield)
                 if field.kind in POST_CONNECTION_KINDS:
                     page = self._posts_page(arguments)
+                elif field.kind is Kind.REVISIONS:
+                    page = self._revision_page(arguments)
                 else:
                     page = self._comment_page(arguments)
                 selections.append(
@@ -346,6 +350,11 @@ class _Walk:
             self.filtered = True
             self.parameters.update(criteria.parameters())
         return criteria
+
+    def _revision_page(self, arguments: dict[str, Any]) -> PageArguments:
+        """Post.revisions: first and after only (schema/revisions.py::revision_connection)."""
+        forward = {"first": arguments.get("first"), "after": arguments.get("after")}
+        return self._page(self._page_request(revisions.REVISION_SORT, forward))
 
     def _comment_page(self, arguments: dict[str, Any]) -> PageArguments:
         return self._page(self._page_request(COMMENT_SORT, arguments))

@@ -14,7 +14,7 @@ import importlib
 import json
 import runpy
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ from hypothesis_graphql import nodes, queries
 
 from app import SCHEMA_FILE
 from models.database import Database, fetch_all
-from models.tables import CommentStatus, PostStatus, Role
+from models.tables import CommentStatus, PostStatus, Role, post_revisions_table
 from resolvers.cursors import encode_cursor
 from resolvers.json_sql import JsonSql
 from resolvers.read_shapes import ROOT_FIELDS, TYPE_FIELDS
@@ -65,6 +65,7 @@ class Seeded:
     users: dict[str, int]
     posts: list[int]
     cursors: list[str]
+    revisions: list[int] = field(default_factory=list)
 
 
 async def _seed(database: Database) -> Seeded:
@@ -103,7 +104,32 @@ async def _seed(database: Database) -> Seeded:
         if number == 0:
             await tag_post(database, post_id=post, tag_id=unicode_tag)
         await _comments(database, post, users, number, cursors)
-    return Seeded(users=users, posts=posts, cursors=cursors)
+    revisions = await _revisions(database, posts, users)
+    return Seeded(users=users, posts=posts, cursors=cursors, revisions=revisions)
+
+
+async def _revisions(database: Database, posts: list[int], users: dict[str, int]) -> list[int]:
+    """Revisions of a published post and a draft of each author: tags stored with spaces and
+    beyond ASCII, every kind of changed fields, a restore."""
+    ids: list[int] = []
+    changes = ["title,excerpt,body,tags", "body", "", "tags"]
+    for number in (0, 1, 6, 3):
+        for index, changed in enumerate(changes[: 2 + number % 3]):
+            values = {
+                "post_id": posts[number],
+                "author_id": users["author" if number % 2 else "writer"],
+                "title": f"Revision {index} of {number} {AWKWARD if index == 1 else ''}",
+                "excerpt": AWKWARD if index else "",
+                "body": f"Body {index}",
+                "tags": '[ "Alpha",  "Été 😀", "q\\"uote" ]' if index % 2 else "[]",
+                "changed_fields": changed,
+                "restored_from_id": ids[-1] if changed == "" and ids else None,
+                "created_at": BASE + timedelta(days=1, seconds=index, microseconds=index * 7),
+            }
+            async with database.engine.begin() as connection:
+                result = await connection.execute(sa.insert(post_revisions_table).values(values))
+                ids.append(int(result.inserted_primary_key[0]))
+    return ids
 
 
 async def _comments(
@@ -374,6 +400,32 @@ query UserNodes($nodeIds: [ID!]!) {
   nodes(ids: $nodeIds) { __typename id ... on User { username role } ... on Author { displayName } }
 }
 """
+REVISIONS = """
+query Revisions($first: Int, $after: String) {
+  posts(first: 6) {
+    nodes {
+      slug
+      revisions(first: $first, after: $after) {
+        __typename totalCount
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        edges {
+          __typename cursor
+          node {
+            __typename id title excerpt body tags changedFields createdAt restoredFromId
+          }
+        }
+        nodes { id }
+      }
+    }
+  }
+  draft: post(slug: "post-6") { revisions { totalCount nodes { title tags } } }
+}
+"""
+REVISION_NODES = """
+query RevisionNodes($nodeIds: [ID!]!) {
+  nodes(ids: $nodeIds) { __typename id ... on PostRevision { title tags changedFields } }
+}
+"""
 NAME_CURSORS = """
 query Names($after: String, $last: Int) {
   authors(first: 2, after: $after) { edges { cursor node { username } } pageInfo { endCursor } }
@@ -394,6 +446,8 @@ def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool | set
     ]
     published = [c for c in cursor if c.startswith(encode_cursor("published", (BASE, 1))[:12])]
     title_cursor = encode_cursor("title", (f"Post 1 {AWKWARD}", seeded.posts[1]))
+    revision_cursor = encode_cursor("revision", (seeded.revisions[3], seeded.revisions[3]))
+    revision_ids = [_global_id("PostRevision", row) for row in [*seeded.revisions, 999]]
     user_ids = [
         *(_global_id("User", row) for row in seeded.users.values()),
         _global_id("Author", seeded.users["author"]),
@@ -474,6 +528,11 @@ def _variable_sets(seeded: Seeded) -> list[tuple[str, dict[str, Any], bool | set
         (USER, {"userId": _global_id("User", seeded.users["gone"])}, {"admin"}),
         (USER, {"userId": _global_id("Post", 1)}, False),  # not a User ID
         (USER_NODES, {"nodeIds": user_ids}, True),
+        (REVISIONS, {}, True),
+        (REVISIONS, {"first": 1}, True),
+        (REVISIONS, {"first": 2, "after": revision_cursor}, True),
+        (REVISIONS, {"first": 100}, False),  # the resolver's error (or null for non-readers)
+        (REVISION_NODES, {"nodeIds": revision_ids}, True),
         (NAME_CURSORS, {}, True),
         (NAME_CURSORS, {"after": encode_cursor("username", ("author", 2)), "last": 1}, True),
     ]
@@ -591,6 +650,7 @@ def _cursor_pool() -> dict[str, list[str]]:
         "name": [encode_cursor("name", (name, row)) for row, name in enumerate(("Alpha", "Mid"))],
         "title": [encode_cursor("title", (f"Post {row}", row + 1)) for row in range(0, 8, 2)],
         "rank": [encode_cursor("rank", (rank, row)) for row, rank in enumerate((0.1, 1.0, 2.5))],
+        "revision": [encode_cursor("revision", (row, row)) for row in (2, 5, 9)],
     }
     for number in range(8):
         published = BASE + timedelta(hours=number, microseconds=(number % 3) * 120_000)
@@ -644,6 +704,8 @@ class _MostlyValid(graphql.Visitor):
             return "username" if field == "authors" else "name"
         if field == "search":
             return "rank"
+        if field == "revisions":
+            return "revision"
         if order is None or not isinstance(order.value, graphql.ObjectValueNode):
             return "published"
         for member in order.value.fields:
@@ -729,6 +791,8 @@ COVERED = {
     "nested posts, a comment's post and parent": NESTED_POSTS,
     "node and nodes": NODES,
     "search": SEARCH,
+    "revisions": REVISIONS,
+    "a PostRevision's node": f'{{ node(id: "{REVISION_ID}") {{ id }} }}',
     "me": ME,
     "a User's node": f'{{ node(id: "{USER_ID}") {{ id }} }}',
     "nodes with a User's ID": f'{{ nodes(ids: ["{POST_ID}", "{USER_ID}"]) {{ id }} }}',
@@ -750,10 +814,6 @@ FALLS_BACK = {
     "user with another type's ID": f'{{ user(id: "{POST_ID}") {{ username }} }}',
     "user, another's account": f'{{ user(id: "{USER_ID}") {{ username }} }}',
     "a malformed node ID": '{ node(id: "bm9wZQ==") { id } }',
-    "a PostRevision's node": f'{{ node(id: "{REVISION_ID}") {{ id }} }}',
-    "Post.revisions (authors and editors)": (
-        '{ post(slug: "post-1") { revisions { nodes { title } } } }'
-    ),
     "a preview token": f'{{ post(id: "{POST_ID}", previewToken: "token") {{ title }} }}',
     "a search query without words": '{ search(query: "?!") { totalCount } }',
     "a covered root with an uncovered one": "{ posts { totalCount } apiLimits { maxDepth } }",
