@@ -127,7 +127,8 @@ class JsonSql:
     def name_list(self, names: ColumnElement[Any]) -> ColumnElement[str]:
         """Comma-separated lower-case names (a revision's changed fields) as the JSON array of
         their enum names: "title,body" -> ["TITLE","BODY"]; "" -> []."""
-        quoted = self.concat(['["', sa.func.upper(sa.func.replace(names, sql_string(","), sql_string('","'))), '"]'])
+        separated = sa.func.replace(names, sql_string(","), sql_string('","'))
+        quoted = self.concat(['["', sa.func.upper(separated), '"]'])
         return sa.case((names == sql_string(""), sql_string("[]")), else_=quoted)
 
     def python_float(self, value: ColumnElement[Any]) -> ColumnElement[str]:

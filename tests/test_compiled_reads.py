@@ -127,8 +127,9 @@ async def _revisions(database: Database, posts: list[int], users: dict[str, int]
                 "created_at": BASE + timedelta(days=1, seconds=index, microseconds=index * 7),
             }
             async with database.engine.begin() as connection:
-                result = await connection.execute(sa.insert(post_revisions_table).values(values))
-                ids.append(int(result.inserted_primary_key[0]))
+                inserted = sa.insert(post_revisions_table).values(values)
+                result = await connection.execute(inserted.returning(post_revisions_table.c.id))
+                ids.append(int(result.scalar_one()))
     return ids
 
 
@@ -933,3 +934,29 @@ async def test_cursor_values_are_written_as_pythons_json(database: Database) -> 
     rows = await fetch_all(database, sa.select(*floats, *texts))
 
     assert list(rows[0]) == [json.dumps(value) for value in [*FLOATS, *TEXTS]]
+
+
+# The author wrote the odd-numbered posts; revisions exist for posts 0, 1, 3 and 6.
+AUTHORS_POSTS = {f"post-{number}" for number in (1, 3, 5, 7)}
+WITH_REVISIONS = {"post-0", "post-1", "post-3", "post-6"}
+
+
+@pytest.mark.parametrize(
+    ("viewer", "readable"),
+    [("anonymous", set()), ("reader", set()), ("author", AUTHORS_POSTS), ("editor", None)],
+)
+async def test_revisions_compiled_show_only_what_the_viewer_may_read(
+    apps: Apps, viewer: str, readable: set[str] | None
+) -> None:
+    body = {"query": REVISIONS, "variables": {"first": 6}}
+    assert apps.covered(REVISIONS, {"first": 6}, viewer)
+
+    response = await apps.compiled.post("/graphql", json=body, headers=apps.headers(viewer))
+
+    posts = response.json()["data"]["posts"]["nodes"]
+    listed = {post["slug"] for post in posts}
+    shown = {post["slug"] for post in posts if post["revisions"] is not None}
+    counted = {post["slug"] for post in posts if (post["revisions"] or {}).get("totalCount")}
+    assert shown == (listed if readable is None else listed & readable)
+    assert counted == shown & WITH_REVISIONS
+    assert viewer not in ("author", "editor") or counted
