@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -70,9 +71,10 @@ def _base64url(text: str) -> str:
 
 def _enable_sqlite_integrity(dbapi_connection: Any, _record: Any) -> None:
     # SQLite has no base64: compiled reads (resolvers/json_sql.py) build global IDs and cursors
-    # with these.
+    # with these; and cursors' text and doubles as Python's json.dumps writes them.
     dbapi_connection.create_function("quire_base64", 1, _base64, deterministic=True)
     dbapi_connection.create_function("quire_base64url", 1, _base64url, deterministic=True)
+    dbapi_connection.create_function("quire_json", 1, json.dumps, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

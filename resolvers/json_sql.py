@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -106,6 +106,77 @@ class JsonSql:
 
     def datetime(self, value: ColumnElement[Any]) -> ColumnElement[str]:
         return self.concat(['"', self.iso_datetime(value), '"'])
+
+    def string_list(self, array: ColumnElement[Any]) -> ColumnElement[str]:
+        """A JSON array of text held in a column, written out again element by element, so
+        that the text is what the resolver path's serialiser writes whatever its spacing."""
+        if self.postgresql:
+            items = (
+                sa.func.json_array_elements_text(sa.cast(array, JSON()))
+                .table_valued("value", with_ordinality="n")
+                .render_derived()
+            )
+            element = sa.cast(sa.func.to_json(items.c.value), sa.Text())
+            joined = sa.func.string_agg(element, aggregate_order_by(sql_string(","), items.c.n))
+        else:
+            items = sa.func.json_each(array).table_valued("value")
+            joined = sa.func.group_concat(sa.func.json_quote(items.c.value), sql_string(","))
+        listed = sa.select(joined).scalar_subquery()
+        return self.concat(["[", sa.func.coalesce(listed, sql_string("")), "]"])
+
+    def name_list(self, names: ColumnElement[Any]) -> ColumnElement[str]:
+        """Comma-separated lower-case names (a revision's changed fields) as the JSON array of
+        their enum names: "title,body" -> ["TITLE","BODY"]; "" -> []."""
+        separated = sa.func.replace(names, sql_string(","), sql_string('","'))
+        quoted = self.concat(['["', sa.func.upper(separated), '"]'])
+        return sa.case((names == sql_string(""), sql_string("[]")), else_=quoted)
+
+    def python_float(self, value: ColumnElement[Any]) -> ColumnElement[str]:
+        """A double as Python's json.dumps writes it (a cursor's search rank): the shortest
+        text that reads back as the same double, with ".0" on whole numbers."""
+        if not self.postgresql:
+            # SQLite writes 15 significant digits, too few to read back every double.
+            python: ColumnElement[str] = sa.func.quire_json(value)
+            return python
+        # PostgreSQL's float8 output is that shortest text since version 12; it turns to an
+        # exponent from 1e15 where Python does from 1e16 (far above any rank).
+        text = sa.cast(value, sa.Text())
+        whole = sa.and_(value == sa.func.trunc(value), sa.func.abs(value) < 1e15)
+        return sa.case((whole, self.concat([text, ".0"])), else_=text)
+
+    def ascii_string(self, value: ColumnElement[Any]) -> ColumnElement[str]:
+        """Text as Python's json.dumps writes it (a cursor's title, username or tag name):
+        escaped as to_json/json_quote do, and every character beyond ASCII as \\uXXXX
+        (surrogate pairs above the Basic Multilingual Plane)."""
+        if not self.postgresql:
+            python: ColumnElement[str] = sa.func.quire_json(value)
+            return python
+        quoted = sa.cast(sa.func.to_json(value), sa.Text())
+        characters = (
+            sa.func.regexp_split_to_table(quoted, sql_string(""))
+            .table_valued("c", with_ordinality="n")
+            .render_derived()
+        )
+        code = sa.func.ascii(characters.c.c)
+        astral = code - 65536
+        escaped = sa.case(
+            (code < 127, characters.c.c),
+            (code < 65536, self._u_escape(code)),
+            else_=self.concat(
+                [
+                    self._u_escape(astral.op(">>")(10) + 55296),
+                    self._u_escape(astral.op("&")(1023) + 56320),
+                ]
+            ),
+        )
+        joined = sa.select(
+            sa.func.string_agg(escaped, aggregate_order_by(sql_string(""), characters.c.n))
+        ).scalar_subquery()
+        beyond_ascii = quoted.op("~")(sql_string("[^ -~]"))
+        return sa.case((beyond_ascii, joined), else_=quoted)
+
+    def _u_escape(self, code: ColumnElement[int]) -> ColumnElement[str]:
+        return self.concat(["\\u", sa.func.lpad(sa.func.to_hex(code), 4, sql_string("0"))])
 
     def base64(self, text: ColumnElement[str]) -> ColumnElement[str]:
         if self.postgresql:

@@ -227,9 +227,10 @@ class ConnectionPage:
             value = self.json.datetime(ranked.c.sort_key_)
         elif sort.value_type is int:
             value = self.json.integer(ranked.c.sort_key_)
+        elif sort.value_type is float:
+            value = self.json.python_float(ranked.c.sort_key_)
         else:
-            # Python's json.dumps escapes non-ASCII text; the databases' JSON does not.
-            raise NotCovered(f"cursors of the {sort.tag} order")
+            value = self.json.ascii_string(ranked.c.sort_key_)
         payload = self.json.concat([f'["{sort.tag}",', value, ",", ranked.c.id, "]"])
         return self.json.cursor(payload)
 

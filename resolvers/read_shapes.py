@@ -29,6 +29,16 @@ class PageArguments:
     backwards: bool = False
     order: tuple[str, bool] | None = None  # posts: (PostOrderField value, descending)
     criteria: tuple[bool, ...] | None = None  # root posts: PostCriteria.shape()
+    search: "SearchTerms | None" = None  # search: what the posts must match
+
+
+@dataclass(frozen=True, slots=True)
+class SearchTerms:
+    """`search(query:)`'s text as parameter names: the query for PostgreSQL's
+    websearch_to_tsquery, and the FTS5 match expression SQLite's statement uses."""
+
+    query: str
+    match: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,10 @@ class Kind(Enum):
     REPLIES = "replies"  # connection: a comment's visible replies
     AUTHOR_POSTS = "author_posts"  # connection: an author's visible posts
     TAG_POSTS = "tag_posts"  # connection: the visible posts carrying a tag
+    REVISIONS = "revisions"  # connection: a post's revisions, null unless the viewer may read them
+    STRING_LIST = "string_list"  # a JSON array of text in a column (a revision's tag names)
+    CHANGED_FIELDS = "changed_fields"  # comma-separated names: a list of RevisionField values
+    NULLABLE_REVISION_ID = "nullable_revision_id"  # a PostRevision's global ID, or null
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +127,7 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
         "tags": Field(Kind.TAGS, target="Tag"),
         "commentCount": Field(Kind.COMMENT_COUNT),
         "comments": Field(Kind.COMMENTS, target="Comment"),
+        "revisions": Field(Kind.REVISIONS, target="PostRevision"),
     },
     "Comment": {
         "id": Field(Kind.GLOBAL_ID),
@@ -143,13 +158,43 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
         "postCount": Field(Kind.POST_COUNT, "tag_id"),
         "posts": Field(Kind.TAG_POSTS, target="Post"),
     },
+    # An account (me, user, a User's node): its posts are its author profile's.
+    "User": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            username=(Kind.STRING, "username"),
+            email=(Kind.STRING, "email"),
+            displayName=(Kind.STRING, "display_name"),
+            bio=(Kind.STRING, "bio"),
+            avatarUrl=(Kind.NULLABLE_STRING, "avatar_url"),
+            role=(Kind.STRING, "role"),
+            createdAt=(Kind.DATETIME, "created_at"),
+        ),
+        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
+    },
+    "PostRevision": {
+        "id": Field(Kind.GLOBAL_ID),
+        **_columns(
+            title=(Kind.STRING, "title"),
+            excerpt=(Kind.STRING, "excerpt"),
+            body=(Kind.STRING, "body"),
+            tags=(Kind.STRING_LIST, "tags"),
+            changedFields=(Kind.CHANGED_FIELDS, "changed_fields"),
+            createdAt=(Kind.DATETIME, "created_at"),
+            restoredFromId=(Kind.NULLABLE_REVISION_ID, "restored_from_id"),
+        ),
+    },
 }
 
 POST_CONNECTION_KINDS = (Kind.AUTHOR_POSTS, Kind.TAG_POSTS)
-CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, *POST_CONNECTION_KINDS)
+CONNECTION_KINDS = (Kind.COMMENTS, Kind.REPLIES, Kind.REVISIONS, *POST_CONNECTION_KINDS)
 # The root fields a compiled read covers, with their node type; every other root field
-# (me, user, search, apiLimits, introspection) falls back; node and nodes of User IDs too.
+# (apiLimits, moderationQueue, webhookEndpoints, introspection) falls back; so do `user` for
+# the callers its resolver refuses.
 ROOT_FIELDS = {
+    "me": "User",
+    "user": "User",
+    "search": "Post",
     "node": "Node",
     "nodes": "Node",
     "posts": "Post",

@@ -4,15 +4,23 @@ authors.py, tags.py) adapted to the alias, so that both paths choose the same ro
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
-from resolvers import authors, comments, posts, tags
+from models.tables import (
+    comments_table,
+    post_revisions_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
+from resolvers import authors, comments, posts, revisions, tags
 from resolvers.pagination import Sort
 from resolvers.read_pages import Rows, Split, adapted, adapted_sort
-from resolvers.read_shapes import PageArguments
+from resolvers.read_shapes import PageArguments, SearchTerms
 from resolvers.visibility import (
     Viewer,
     own_posts,
@@ -114,6 +122,47 @@ class RowSources:
             self.viewer, field=posts.PostOrderField(field), descending=descending
         )
         return adapted_sort(sort, alias)
+
+    def search(self, terms: SearchTerms, *, sqlite: bool) -> Rows:
+        """`search`'s matches, best first (resolvers/posts.py::search_sort and search_posts):
+        SQLite's FTS5 table with bm25, PostgreSQL's tsvector column with ts_rank_cd."""
+        found = posts_table.alias()
+        visible = adapted(visible_posts(self.viewer), found)
+        if sqlite:
+            fts = sa.table("posts_fts", sa.column("rowid"))
+            index: ColumnElement[Any] = sa.literal_column("posts_fts")
+            # bm25 is lower for better matches; negated as search_sort does.
+            rank: ColumnElement[Any] = -sa.func.bm25(index, 10.0, 1.0)
+            return Rows(
+                alias=found,
+                conditions=(index.op("MATCH")(sa.bindparam(terms.match)), visible),
+                sort=Sort("rank", rank, found.c.id, float, True),
+                node_type="Post",
+                joined=found.join(fts, fts.c.rowid == found.c.id),
+                joined_tables=(fts,),
+            )
+        vector: ColumnElement[Any] = sa.column("search_vector", _selectable=found)
+        tsquery = sa.func.websearch_to_tsquery(
+            sa.literal_column("'english'::regconfig"),
+            sa.cast(sa.bindparam(terms.query, type_=sa.String()), sa.Text),
+        )
+        rank = sa.cast(sa.func.ts_rank_cd(vector, tsquery), sa.Float)
+        return Rows(
+            alias=found,
+            conditions=(vector.op("@@")(tsquery), visible),
+            sort=Sort("rank", rank, found.c.id, float, True),
+            node_type="Post",
+        )
+
+    def revisions(self, post_id: ColumnElement[int]) -> Rows:
+        """A post's revisions, newest first; who may read them is decided by the caller."""
+        found = post_revisions_table.alias()
+        return Rows(
+            alias=found,
+            conditions=(found.c.post_id == post_id,),
+            sort=adapted_sort(revisions.REVISION_SORT, found),
+            node_type="PostRevision",
+        )
 
     def comments(self, parent_id: ColumnElement[int], *, top_level: bool) -> Rows:
         found = comments_table.alias()

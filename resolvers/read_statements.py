@@ -18,7 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
-from models.tables import comments_table, post_tags_table, posts_table, tags_table, users_table
+from models.tables import (
+    Role,
+    comments_table,
+    post_revisions_table,
+    post_tags_table,
+    posts_table,
+    tags_table,
+    users_table,
+)
 from resolvers import tags
 from resolvers.json_sql import JsonSql, sql_string
 from resolvers.read_pages import ConnectionPage, Rows, adapted
@@ -37,6 +45,7 @@ from resolvers.read_sources import RowSources
 from resolvers.visibility import (
     ANONYMOUS,
     Viewer,
+    viewer_id,
     visible_comments,
     visible_posts,
     visible_users,
@@ -52,16 +61,47 @@ def statement_viewer(viewer: Viewer) -> Viewer:
     return Viewer(user_id=0, role=viewer.role)
 
 
+def visible_accounts(viewer: Viewer) -> ColumnElement[bool]:
+    """An account as a node (schema/accounts.py::User.resolve_nodes): for itself and for
+    admins, deactivated or not; for anyone else it does not exist."""
+    if viewer.role is Role.ADMIN:
+        return sa.true()
+    if viewer.user_id is None:
+        return sa.false()
+    return users_table.c.id == viewer_id(viewer)
+
+
+def any_account(viewer: Viewer) -> ColumnElement[bool]:
+    """`user(id:)`: the planner only covers the ids its resolver lets the viewer read
+    (schema/read_plan.py), and the resolver reads the account whatever its state."""
+    return sa.true()
+
+
+def readable_revisions(viewer: Viewer) -> ColumnElement[bool]:
+    """Revisions as resolvers/revisions.py::revisions_visible shows them (the viewer's own
+    posts', every post's for editors and admins), with the viewer's id a parameter."""
+    if viewer.sees_everything:
+        return sa.true()
+    if viewer.user_id is None:
+        return sa.false()
+    own = posts_table.alias()
+    own_posts = sa.select(own.c.id).where(own.c.author_id == viewer_id(viewer))
+    return post_revisions_table.c.post_id.in_(own_posts)
+
+
 LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]] = {
     "post": (posts_table, "Post", visible_posts),
     "author": (users_table, "Author", visible_users),
     "tag": (tags_table, "Tag", tags.carried_by_visible_posts),
+    "user": (users_table, "User", any_account),
 }
 BY_ID: dict[str, tuple[sa.Table, Callable[[Viewer], ColumnElement[bool]]]] = {
     "Post": (posts_table, visible_posts),
     "Author": (users_table, visible_users),
     "Comment": (comments_table, visible_comments),
     "Tag": (tags_table, tags.carried_by_visible_posts),
+    "User": (users_table, visible_accounts),
+    "PostRevision": (post_revisions_table, readable_revisions),
 }
 
 
@@ -87,7 +127,11 @@ class StatementBuilder:
             return self._connection(self.sources.authors, selection)
         if selection.field == "tags":
             return self._connection(self.sources.root_tags, selection)
-        if selection.field in ("post", "author", "tag"):
+        if selection.field == "search":
+            return self._search(selection)
+        if selection.field == "me":
+            return self._me(selection.selections)
+        if selection.field in LOOKUPS:
             return self._lookup(selection)
         if selection.field == "node" and isinstance(selection.arguments, NodeLookup):
             return self._node(selection.arguments)
@@ -127,6 +171,13 @@ class StatementBuilder:
         if kind is Kind.NULLABLE_DATETIME:
             value = columns[field.column]
             return json.nullable(value, json.datetime(value))
+        if kind is Kind.STRING_LIST:
+            return json.string_list(columns[field.column])
+        if kind is Kind.CHANGED_FIELDS:
+            return json.name_list(columns[field.column])
+        if kind is Kind.NULLABLE_REVISION_ID:
+            value = columns[field.column]
+            return json.nullable(value, json.global_id("PostRevision", value))
         return self._relation(field, columns, selection)
 
     def _relation(self, field: Field, columns: Columns, selection: Selection) -> ColumnElement[str]:
@@ -151,6 +202,8 @@ class StatementBuilder:
             return self._connection(
                 lambda: self.sources.comments(columns.id, top_level=False), selection
             )
+        if kind is Kind.REVISIONS:
+            return self._revisions(columns, selection)
         if kind in (Kind.AUTHOR_POSTS, Kind.TAG_POSTS):
             arguments = selection.arguments
             assert isinstance(arguments, PageArguments)
@@ -270,6 +323,36 @@ class StatementBuilder:
             adapted(visible(self.viewer), found),
         )
         return self.json.or_null(statement.scalar_subquery())
+
+    def _me(self, selections: Sequence[Selection]) -> ColumnElement[str]:
+        """The viewer's own account while it is active (accounts.active_user); null for an
+        anonymous caller."""
+        if self.viewer.user_id is None:
+            return sql_string("null")
+        users = users_table.alias()
+        statement = sa.select(self.object("User", users.c, selections)).where(
+            users.c.id == viewer_id(self.viewer), users.c.is_active.is_(True)
+        )
+        return self.json.or_null(statement.scalar_subquery())
+
+    def _revisions(self, columns: Columns, selection: Selection) -> ColumnElement[str]:
+        """Post.revisions: null unless the viewer wrote the post or is an editor or admin
+        (resolvers/revisions.py::may_read_revisions), decided per post row."""
+        viewer = self.viewer
+        if viewer.user_id is None:
+            return sql_string("null")
+        connection = self._connection(lambda: self.sources.revisions(columns.id), selection)
+        if viewer.sees_everything:
+            return connection
+        may_read = columns.author_id == viewer_id(viewer)
+        return sa.case((may_read, connection), else_=sql_string("null"))
+
+    def _search(self, selection: Selection) -> ColumnElement[str]:
+        arguments = selection.arguments
+        assert isinstance(arguments, PageArguments)
+        terms = arguments.search
+        assert terms is not None
+        return self._connection(lambda: self.sources.search(terms, sqlite=self.sqlite), selection)
 
     # Connections
 

@@ -31,34 +31,40 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.utilities import get_operation_ast
 from strawberry import relay
 
-from models.tables import PostStatus, posts_table, tags_table, users_table
-from resolvers.arguments import require_fits
+from models.tables import PostStatus, Role, posts_table, tags_table, users_table
+from resolvers import revisions
+from resolvers.arguments import require_fits, require_search_query
 from resolvers.authors import AUTHOR_SORT
 from resolvers.comments import COMMENT_SORT
 from resolvers.cursors import SortValue
 from resolvers.errors import QuireError
-from resolvers.pagination import PageRequest, page_request
-from resolvers.posts import PostCriteria, PostOrderField, post_sort
+from resolvers.pagination import PageRequest, Sort, page_request
+from resolvers.posts import PostCriteria, PostOrderField, post_sort, sqlite_match_expression
 from resolvers.read_shapes import (
     CONNECTION_KINDS,
     POST_CONNECTION_KINDS,
     ROOT_FIELDS,
     TYPE_FIELDS,
+    Kind,
     Lookup,
     NodeList,
     NodeLookup,
     NotCovered,
     PageArguments,
+    SearchTerms,
     Selection,
 )
 from resolvers.tags import TAG_SORT
 from resolvers.visibility import Viewer
 from schema.cost import MAX_NODES
-from schema.ids import row_id
+from schema.ids import row_id, user_id_of
 from settings import Settings
 
 CONNECTION_FIELDS = frozenset({"nodes", "edges", "pageInfo", "totalCount", "__typename"})
-NODE_TYPE_NAMES = frozenset({"Post", "Author", "Comment", "Tag", "User"})
+NODE_TYPE_NAMES = frozenset({"Post", "Author", "Comment", "Tag", "User", "PostRevision"})
+# Search's order as page arguments see it (resolvers/posts.py::search_sort): its cursors'
+# tag and value type; the rank itself is each database's (resolvers/read_sources.py).
+SEARCH_SORT = Sort("rank", posts_table.c.id, posts_table.c.id, float, True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +163,16 @@ class _Walk:
         arguments, node_type = self._arguments("Query", details), ROOT_FIELDS[name]
         if arguments.get("previewToken") is not None:
             raise NotCovered("a preview token")
+        if name == "me":
+            return Selection(key, name, None, self._object(node_type, details))
+        if name == "user":
+            return Selection(
+                key, name, self._user_lookup(arguments), self._object(node_type, details)
+            )
+        if name == "search":
+            return Selection(
+                key, name, self._search_page(arguments), self._connection(node_type, details)
+            )
         if name == "node":
             return Selection(key, name, self._node(arguments["id"], details, {}))
         if name == "nodes":
@@ -222,6 +238,28 @@ class _Walk:
             return None
         return Lookup("id", self.parameter(number))
 
+    def _user_lookup(self, arguments: dict[str, Any]) -> Lookup:
+        """`user(id:)` as its resolver checks it: signed-in callers only (IsAuthenticated),
+        their own account unless they are admins; the resolver answers every refusal."""
+        viewer = self.viewer
+        if viewer.user_id is None:
+            raise NotCovered("user for an anonymous caller")
+        target = user_id_of(arguments["id"], "id")
+        if target != viewer.user_id and viewer.role is not Role.ADMIN:
+            raise NotCovered("another's account for a non-admin")
+        return Lookup("id", self.parameter(target))
+
+    def _search_page(self, arguments: dict[str, Any]) -> PageArguments:
+        """`search(query:, first:, after:)`: the query checked as the resolver checks it; both
+        databases' forms of it are bound (the statement uses its own database's)."""
+        query = arguments["query"]
+        require_search_query(query, settings=self.settings)
+        request = self._page_request(SEARCH_SORT, arguments)
+        terms = SearchTerms(
+            query=self.parameter(query), match=self.parameter(sqlite_match_expression(query))
+        )
+        return dataclasses.replace(self._page(request), search=terms)
+
     def _object(self, type_name: str, details: FieldDetailsList) -> tuple[Selection, ...]:
         fields = TYPE_FIELDS[type_name]
         selections = []
@@ -238,6 +276,8 @@ class _Walk:
                 arguments = self._arguments(type_name, subfield)
                 if field.kind in POST_CONNECTION_KINDS:
                     page = self._posts_page(arguments)
+                elif field.kind is Kind.REVISIONS:
+                    page = self._revision_page(arguments)
                 else:
                     page = self._comment_page(arguments)
                 selections.append(
@@ -310,6 +350,11 @@ class _Walk:
             self.filtered = True
             self.parameters.update(criteria.parameters())
         return criteria
+
+    def _revision_page(self, arguments: dict[str, Any]) -> PageArguments:
+        """Post.revisions: first and after only (schema/revisions.py::revision_connection)."""
+        forward = {"first": arguments.get("first"), "after": arguments.get("after")}
+        return self._page(self._page_request(revisions.REVISION_SORT, forward))
 
     def _comment_page(self, arguments: dict[str, Any]) -> PageArguments:
         return self._page(self._page_request(COMMENT_SORT, arguments))
