@@ -101,16 +101,31 @@ async def cached(settings: Settings, database: Database) -> AsyncIterator[httpx.
 
 @asynccontextmanager
 async def instances(
-    settings: Settings, redis_prefix: str
+    settings: Settings,
+    redis_prefix: str,
+    *,
+    log: StatementLog | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """Two instances sharing one database and one Redis."""
+    """Two instances sharing one database and one Redis; `log` records the second's SQL."""
     shared: dict[str, Any] = {
         "response_cache": True,
         "redis_url": REDIS_URL,
         "redis_key_prefix": redis_prefix,
+        **overrides,
     }
-    async with client_of(settings, **shared) as a, client_of(settings, **shared) as b:
+    async with client_of(settings, **shared) as a, client_of(settings, log=log, **shared) as b:
         yield a, b
+
+
+# The two ways a read is answered: one SQL statement built by the planner, or field by field.
+PATHS = {"compiled": True, "resolver path": False}
+
+
+def compiled(log: StatementLog) -> bool:
+    """Whether the statements logged answered a read compiled: one statement whose value is
+    the response's JSON text (resolvers/read_statements.py)."""
+    return any(statement.startswith("SELECT ('{") for statement in log.statements)
 
 
 # --- HTTP caching headers ---------------------------------------------------------------
@@ -917,9 +932,17 @@ WITHOUT_PUBLIC_EFFECT = {
 
 
 async def _check_write(
-    case: Write, *, reader: httpx.AsyncClient, writer: httpx.AsyncClient
+    case: Write,
+    *,
+    reader: httpx.AsyncClient,
+    writer: httpx.AsyncClient,
+    log: StatementLog,
+    path: str,
 ) -> None:
+    log.statements.clear()
     first = await public_get(reader, case.read, case.variables)
+    # The read that is cached ran on the path under test (its tags are that path's own).
+    assert compiled(log) is PATHS[path], log.statements
     second = await public_get(reader, case.read, case.variables)
     assert second.headers["x-quire-cache"] == "hit", second.text
     assert case.shows(second.json()["data"]) == case.before
@@ -932,23 +955,30 @@ async def _check_write(
     assert case.shows(after.json()["data"]) == case.after
 
 
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("write", list(WRITES))
 async def test_a_write_drops_what_it_changed_from_the_cache(
-    write: str, cached: httpx.AsyncClient, settings: Settings, database: Database
+    write: str, path: str, settings: Settings, database: Database
 ) -> None:
     case = await WRITES[write](database, settings)
+    log = StatementLog()
 
-    await _check_write(case, reader=cached, writer=cached)
+    async with client_of(
+        settings, log=log, response_cache=True, compiled_reads=PATHS[path]
+    ) as client:
+        await _check_write(case, reader=client, writer=client, log=log, path=path)
 
 
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("write", list(WRITES))
 async def test_a_write_on_one_instance_drops_the_shared_cache_of_another(
-    write: str, settings: Settings, database: Database, redis_prefix: str
+    write: str, path: str, settings: Settings, database: Database, redis_prefix: str
 ) -> None:
     case = await WRITES[write](database, settings)
+    log = StatementLog()
 
-    async with instances(settings, redis_prefix) as (a, b):
-        await _check_write(case, reader=b, writer=a)
+    async with instances(settings, redis_prefix, log=log, compiled_reads=PATHS[path]) as (a, b):
+        await _check_write(case, reader=b, writer=a, log=log, path=path)
 
 
 def test_every_mutation_is_checked_or_changes_nothing_public(settings: Settings) -> None:
