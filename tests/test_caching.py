@@ -30,7 +30,9 @@ from models.columns import utc_now
 from models.database import Database
 from models.tables import CommentStatus, PostStatus, Role
 from resolvers.cache_purge import PurgeHook
-from resolvers.cache_tags import EVERYTHING
+from resolvers.cache_tags import EVERYTHING, author_changed, comment_changed, post_changed
+from resolvers.read_shapes import Selection
+from resolvers.read_tags import ANY_WRITE, tag_plan
 from resolvers.response_cache import CachedResponse, MemoryResponses, RedisResponses
 from resolvers.services import create_redis, create_response_cache
 from resolvers.tokens import issue_access_token
@@ -135,7 +137,7 @@ async def test_a_public_get_is_cacheable_with_an_etag_and_tags(
     cached: httpx.AsyncClient, database: Database
 ) -> None:
     author = await create_user(database, username="ada", display_name="Ada")
-    post = await create_post(database, author_id=author, title="Hello")
+    await create_post(database, author_id=author, title="Hello")
 
     response = await public_get(cached, POSTS)
 
@@ -147,11 +149,93 @@ async def test_a_public_get_is_cacheable_with_an_etag_and_tags(
     assert {"Accept", "Accept-Encoding"} <= {
         part.strip() for part in response.headers["vary"].split(",")
     }
-    tags = set(response.headers["surrogate-key"].split(" "))
-    assert {f"Post:{post}", f"Author:{author}", "posts", EVERYTHING} <= tags
+    # Compiled (the default): a list of posts and their authors, tagged by type.
+    assert set(response.headers["surrogate-key"].split(" ")) == {"posts", "authors", EVERYTHING}
     assert "ratelimit" not in response.headers  # per caller: never on a shared response
     assert response.headers["ratelimit-policy"].startswith('"operations";q=')
     assert "rateLimit" not in response.json().get("extensions", {})
+
+
+# Compiled reads derive their tags from the plan (resolvers/read_tags.py): what it names by ID
+# is tagged by that ID; what is reached through a relation, by type. (The write-kind tests
+# below prove they are enough; these show how precise they are.)
+TAGGED = {
+    "a list with authors, tags and comments (the bench's)": (
+        "{ posts(first: 5) { nodes { title author { displayName } tags { name } "
+        "commentCount comments(first: 5) { nodes { body author { displayName } } } } } }",
+        {"posts", "authors", "comments"},
+    ),
+    "a post by ID with its thread": (
+        "query($post: ID!) { post(id: $post) { title commentCount tags { name } "
+        "comments(first: 5) { nodes { body parent { body } replies(first: 5) "
+        "{ totalCount nodes { body post { title } } } } } } }",
+        {"Post:{post}"},
+    ),
+    "a post by ID with its author": (
+        "query($post: ID!) { post(id: $post) { author { displayName postCount } } }",
+        {"Post:{post}", "authors", "posts"},
+    ),
+    "nodes by ID": (
+        "query($post: ID!, $author: ID!) { nodes(ids: [$post, $author]) "
+        "{ id ... on Author { displayName } } }",
+        {"Post:{post}", "Author:{author}"},
+    ),
+    "a comment by ID (its post and thread unknown)": (
+        "query($comment: ID!) { node(id: $comment) { ... on Comment { body } } }",
+        {"Comment:{comment}", "comments", "posts"},
+    ),
+    "a tag by ID (visible with its posts)": (
+        "query($tag: ID!) { node(id: $tag) { ... on Tag { name } } }",
+        {"Tag:{tag}", "posts"},
+    ),
+    "a post by slug": ('{ post(slug: "story") { title } }', {"posts"}),
+    "authors with post counts": (
+        "{ authors(first: 5) { nodes { username postCount } } }",
+        {"authors", "posts"},
+    ),
+    "posts ordered by comment count": (
+        "{ posts(first: 5, orderBy: {field: COMMENT_COUNT, direction: DESC}) "
+        "{ totalCount nodes { title } } }",
+        {"posts", "comments"},
+    ),
+}
+
+
+@pytest.mark.parametrize("read", list(TAGGED))
+async def test_a_compiled_read_is_tagged_from_its_plan(
+    read: str, settings: Settings, database: Database
+) -> None:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story", slug="story")
+    comment = await create_comment(database, post_id=post, author_id=author)
+    tag = await create_tag(database, name="Python")
+    await tag_post(database, post_id=post, tag_id=tag)
+    ids = {"post": post, "author": author, "comment": comment, "tag": tag}
+    query, expected = TAGGED[read]
+    variables = {
+        name: global_id(name.capitalize(), value)
+        for name, value in ids.items()
+        if f"${name}" in query
+    }
+    log = StatementLog()
+
+    async with client_of(settings, log=log, response_cache=True) as client:
+        response = await public_get(client, query, variables)
+
+    assert compiled(log), log.statements
+    assert "errors" not in response.json(), response.text
+    tags = set(response.headers["surrogate-key"].split(" "))
+    assert tags == {tag.format(**ids) for tag in expected} | {EVERYTHING}
+
+
+def test_every_write_publishes_a_tag_of_every_read_of_its_type() -> None:
+    """What a compiled read reached through a relation is tagged by type, and the union of
+    those tags is what a read the tag walk does not know gets: every write publishes one."""
+    writes = [post_changed(1), comment_changed(2, post_id=1), author_changed(3)]
+
+    assert all(tags & ANY_WRITE for tags in writes)
+    unknown = (Selection("me", "me", None, (Selection("username", "username"),)),)
+    assert tag_plan(unknown).tags({}) == ANY_WRITE
 
 
 async def test_a_matching_if_none_match_gets_304_without_a_body(
@@ -898,6 +982,114 @@ async def _deactivate_an_author(database: Database, settings: Settings) -> Write
     return await _administer(database, settings, SET_ACTIVE)
 
 
+# Reads whose tags a compiled read derives differently from the resolver path: objects
+# reached through a relation (tagged by type), nodes by ID, a page ordered by comment count.
+
+
+async def _comment_on_a_listed_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        comment = {"postId": global_id("Post", post), "body": "First!"}
+        await mutate(client, headers, ADD_COMMENT, {"input": comment})
+
+    return Write(
+        "query { posts(first: 5) { nodes { commentCount "
+        "comments(first: 5) { nodes { body author { displayName } } } } } }",
+        {},
+        write,
+        (0, []),
+        (1, ["First!"]),
+        lambda d: (
+            d["posts"]["nodes"][0]["commentCount"],
+            [n["body"] for n in d["posts"]["nodes"][0]["comments"]["nodes"]],
+        ),
+    )
+
+
+async def _comment_reorders_a_page(database: Database, settings: Settings) -> Write:
+    """The page holds one post; a comment on the other one brings that one in."""
+    author = await create_user(database, role=Role.AUTHOR)
+    first = await create_post(database, author_id=author, title="Commented")
+    await create_comment(database, post_id=first, author_id=author)
+    other = await create_post(database, author_id=author, title="Quiet")
+    await create_comment(database, post_id=other, author_id=author, status=CommentStatus.PENDING)
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        for body in ("One", "Two"):
+            comment = {"postId": global_id("Post", other), "body": body}
+            await mutate(client, headers, ADD_COMMENT, {"input": comment})
+
+    return Write(
+        "query { posts(first: 1, orderBy: {field: COMMENT_COUNT, direction: DESC}) "
+        "{ nodes { title } } }",
+        {},
+        write,
+        ["Commented"],
+        ["Quiet"],
+        _titles,
+    )
+
+
+async def _unpublish_a_commented_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    comment = await create_comment(database, post_id=post, author_id=author, body="Said")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UNPUBLISH, {"id": global_id("Post", post)})
+
+    return Write(
+        NODE,
+        {"id": global_id("Comment", comment)},
+        write,
+        "Said",
+        None,
+        lambda d: d["node"] and d["node"]["body"],
+    )
+
+
+async def _unpublish_a_tagged_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    tag = await create_tag(database, name="Lonely")
+    await tag_post(database, post_id=post, tag_id=tag)
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UNPUBLISH, {"id": global_id("Post", post)})
+
+    return Write(
+        "query($id: ID!) { node(id: $id) { ... on Tag { name } } }",
+        {"id": global_id("Tag", tag)},
+        write,
+        {"name": "Lonely"},
+        None,
+        lambda d: d["node"],
+    )
+
+
+async def _update_a_profile_by_id(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR, display_name="Before")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UPDATE_PROFILE, {"input": {"displayName": "After"}})
+
+    return Write(
+        "query($id: ID!) { node(id: $id) { ... on Author { displayName } } }",
+        {"id": global_id("Author", author)},
+        write,
+        "Before",
+        "After",
+        lambda d: d["node"]["displayName"],
+    )
+
+
 WRITES: dict[str, Callable[[Database, Settings], Awaitable[Write]]] = {
     "createPost+publishPost (new tag)": _publish_a_new_post,
     "updatePost": _edit_a_post,
@@ -915,6 +1107,11 @@ WRITES: dict[str, Callable[[Database, Settings], Awaitable[Write]]] = {
     "signUp": _sign_up,
     "setUserRole": _demote_an_author,
     "setUserActive": _deactivate_an_author,
+    "addComment (a listed post's comments)": _comment_on_a_listed_post,
+    "addComment (a page ordered by comment count)": _comment_reorders_a_page,
+    "unpublishPost (its comment by ID)": _unpublish_a_commented_post,
+    "unpublishPost (a tag by ID)": _unpublish_a_tagged_post,
+    "updateProfile (an author by ID)": _update_a_profile_by_id,
 }
 # Mutations that change nothing an anonymous reader sees.
 WITHOUT_PUBLIC_EFFECT = {
