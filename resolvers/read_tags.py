@@ -20,9 +20,9 @@ copy is dropped only by comments on the posts it holds; a read showing a post's 
 every profile write. Why not exact: the statement would have to return the ids it read (a
 second output column, aggregated per row in every statement, next to a `data` column that
 must stay byte for byte the resolver path's), for the sake of writes, which are rare next to
-reads; a miss costs one statement (3.5 ms of CPU in this process for the bench's 20-post
-nested query, 8.5 ms on the resolver path; the walk below about 10 us once per tree, then
-2.5 us per read).
+reads; a miss costs one statement (about 2 ms of CPU in this process for the bench's 20-post
+nested query, 7 ms on the resolver path; the walk below about 6 us once per tree, then
+2 us per read).
 
 A field this walk does not know (added to the planner before it is added here) gets
 ANY_WRITE: coarse, never stale.
