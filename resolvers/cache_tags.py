@@ -7,9 +7,12 @@ a query rather than by ID (lists, counts, search, lookups by slug or username). 
 publishes, after its commit, the tags of what it changed; every cached response holding one of
 them is dropped, here and at the CDN (see resolvers/response_cache.py).
 
-A nested list needs no tag of its own: the comments of a post are read through that post, and
-every comment a response holds records its post's tag too, so a comment write that publishes
-`Post:<post>` reaches every response holding that post's comments, replies included.
+A nested list needs no tag of its own on the resolver path: the comments of a post are read
+through that post, and every comment a response holds records its post's tag too, so a comment
+write that publishes `Post:<post>` reaches every response holding that post's comments, replies
+included. A compiled read (one SQL statement) does not see the objects it holds: it derives its
+tags from its plan instead (resolvers/read_tags.py), with the type-level `posts`, `authors` and
+`comments` for whatever it reaches through a relation.
 """
 
 from collections.abc import Iterator
@@ -22,6 +25,9 @@ from contextvars import ContextVar
 POSTS = "posts"
 # Every set of public profiles a query chooses (the authors list, lookups by username).
 AUTHORS = "authors"
+# Every set of comments, and every comment count, a read holds without a post's own tag
+# (compiled reads: comments reached through a list of posts, or a comment looked up by ID).
+COMMENTS = "comments"
 # Every cached response carries it, so purging it drops them all: for changes whose reach is
 # not worth computing (an account's role or active flag changes which of its posts, comments
 # and profile anyone can see).
@@ -65,8 +71,9 @@ def post_changed(post_id: int) -> set[str]:
 
 def comment_changed(comment_id: int, *, post_id: int) -> set[str]:
     """A comment was added, edited, deleted or moderated: its post's comment lists and count
-    change with it (every comment a response holds records its post's tag as well)."""
-    return {node_tag("Comment", comment_id), node_tag("Post", post_id)}
+    change with it (every comment a response holds records its post's tag as well), and so
+    does every read holding comments whose posts it did not tag (`comments`)."""
+    return {node_tag("Comment", comment_id), node_tag("Post", post_id), COMMENTS}
 
 
 def author_changed(user_id: int) -> set[str]:

@@ -63,7 +63,7 @@ class Context:
     # The request asked for extensions.sql (X-Quire-SQL-Report; see schema/statement_report.py).
     sql_report_requested: bool = False
     # A public read's cache tags are used (stored in the response cache, or sent to CDNs over
-    # GET): such reads record them on the resolver path (compiled reads record none).
+    # GET). Both paths record them (compiled reads from their plan: resolvers/read_tags.py).
     cache_tags_used: bool = True
     # The caller's rate-limit budgets after this operation (sent as RateLimit headers).
     spending: Spending | None = None

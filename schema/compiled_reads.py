@@ -7,8 +7,8 @@ QUIRE_COMPILED_READS is off, runs on the resolver path.
 
 The planner runs as the last extension's `on_execute`: parsing, the limits and cost,
 validation, credentials, rate limits, error masking, metrics, tracing and the response
-envelope (`extensions.cost`) stay exactly as on the resolver path. Public reads whose cache
-tags will be used (response cache on, or GET) stay on the resolver path, which records them.
+envelope (`extensions.cost`) stay exactly as on the resolver path. A compiled read records
+the cache tags its plan derives (resolvers/read_tags.py), so public reads compile too.
 """
 
 import logging
@@ -21,8 +21,10 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 from models.database import fetch_all
+from resolvers.cache_tags import record
 from resolvers.context import Context
 from resolvers.read_statements import StatementCache
+from resolvers.read_tags import read_tags
 from schema.read_plan import plan_read
 
 LOGGER = logging.getLogger("quire.compiled")
@@ -60,14 +62,8 @@ async def execute_compiled(
     if context.viewer.user_id is not None:
         parameters["viewer_id"] = context.viewer.user_id
     rows = await fetch_all(database, statement, parameters)
+    record(*read_tags(plan.selections, plan.parameters))
     return orjson.Fragment(rows[0][0])
-
-
-def _tagged_public_read(context: Context) -> bool:
-    """A public read whose cache tags (what it holds, for invalidation) will be used: the
-    resolver path records them as it builds each object; a compiled read has none, so it leaves
-    these to the resolver path (whose answer is then cached: later hits run nothing at all)."""
-    return context.public_read and not context.private and context.cache_tags_used
 
 
 class CompiledReads(SchemaExtension):
@@ -83,7 +79,6 @@ class CompiledReads(SchemaExtension):
             and settings.compiled_reads
             and not execution.result
             and execution.graphql_document is not None
-            and not _tagged_public_read(context)
         ):
             data = await self._data(execution.graphql_document, context)
             if data is not None:

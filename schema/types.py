@@ -18,7 +18,7 @@ from strawberry.types.nodes import SelectedField
 
 from models.tables import CommentStatus, PostStatus
 from resolvers import comments, posts
-from resolvers.cache_tags import POSTS, node_tag, record, record_node
+from resolvers.cache_tags import COMMENTS, POSTS, node_tag, record, record_node
 from resolvers.context import Info
 from resolvers.errors import QuireError
 from resolvers.loaders import Loaders
@@ -77,6 +77,9 @@ def _as_int(value: int | str | None) -> int | None:
 
 def post_sort(info: Info, order: PostOrder | None) -> Sort:
     order = order or DEFAULT_POST_ORDER
+    if order.field is posts.PostOrderField.COMMENT_COUNT:
+        # Which posts a page holds changes with the comment count of any post, listed or not.
+        record(COMMENTS)
     return posts.post_sort(
         info.context.viewer, field=order.field, descending=order.direction is OrderDirection.DESC
     )
@@ -105,6 +108,7 @@ class Tag(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
+        record(POSTS)  # a tag is visible while a visible post carries it
         return await _by_ids(info, node_ids, "tag_by_id", cls.from_row)
 
     @strawberry.field(description="Posts with this tag that you can see.")

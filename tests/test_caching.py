@@ -30,7 +30,9 @@ from models.columns import utc_now
 from models.database import Database
 from models.tables import CommentStatus, PostStatus, Role
 from resolvers.cache_purge import PurgeHook
-from resolvers.cache_tags import EVERYTHING
+from resolvers.cache_tags import EVERYTHING, author_changed, comment_changed, post_changed
+from resolvers.read_shapes import Selection
+from resolvers.read_tags import ANY_WRITE, tag_plan
 from resolvers.response_cache import CachedResponse, MemoryResponses, RedisResponses
 from resolvers.services import create_redis, create_response_cache
 from resolvers.tokens import issue_access_token
@@ -101,16 +103,31 @@ async def cached(settings: Settings, database: Database) -> AsyncIterator[httpx.
 
 @asynccontextmanager
 async def instances(
-    settings: Settings, redis_prefix: str
+    settings: Settings,
+    redis_prefix: str,
+    *,
+    log: StatementLog | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    """Two instances sharing one database and one Redis."""
+    """Two instances sharing one database and one Redis; `log` records the second's SQL."""
     shared: dict[str, Any] = {
         "response_cache": True,
         "redis_url": REDIS_URL,
         "redis_key_prefix": redis_prefix,
+        **overrides,
     }
-    async with client_of(settings, **shared) as a, client_of(settings, **shared) as b:
+    async with client_of(settings, **shared) as a, client_of(settings, log=log, **shared) as b:
         yield a, b
+
+
+# The two ways a read is answered: one SQL statement built by the planner, or field by field.
+PATHS = {"compiled": True, "resolver path": False}
+
+
+def compiled(log: StatementLog) -> bool:
+    """Whether the statements logged answered a read compiled: one statement whose value is
+    the response's JSON text (resolvers/read_statements.py)."""
+    return any(statement.startswith("SELECT ('{") for statement in log.statements)
 
 
 # --- HTTP caching headers ---------------------------------------------------------------
@@ -120,7 +137,7 @@ async def test_a_public_get_is_cacheable_with_an_etag_and_tags(
     cached: httpx.AsyncClient, database: Database
 ) -> None:
     author = await create_user(database, username="ada", display_name="Ada")
-    post = await create_post(database, author_id=author, title="Hello")
+    await create_post(database, author_id=author, title="Hello")
 
     response = await public_get(cached, POSTS)
 
@@ -132,11 +149,93 @@ async def test_a_public_get_is_cacheable_with_an_etag_and_tags(
     assert {"Accept", "Accept-Encoding"} <= {
         part.strip() for part in response.headers["vary"].split(",")
     }
-    tags = set(response.headers["surrogate-key"].split(" "))
-    assert {f"Post:{post}", f"Author:{author}", "posts", EVERYTHING} <= tags
+    # Compiled (the default): a list of posts and their authors, tagged by type.
+    assert set(response.headers["surrogate-key"].split(" ")) == {"posts", "authors", EVERYTHING}
     assert "ratelimit" not in response.headers  # per caller: never on a shared response
     assert response.headers["ratelimit-policy"].startswith('"operations";q=')
     assert "rateLimit" not in response.json().get("extensions", {})
+
+
+# Compiled reads derive their tags from the plan (resolvers/read_tags.py): what it names by ID
+# is tagged by that ID; what is reached through a relation, by type. (The write-kind tests
+# below prove they are enough; these show how precise they are.)
+TAGGED = {
+    "a list with authors, tags and comments (the bench's)": (
+        "{ posts(first: 5) { nodes { title author { displayName } tags { name } "
+        "commentCount comments(first: 5) { nodes { body author { displayName } } } } } }",
+        {"posts", "authors", "comments"},
+    ),
+    "a post by ID with its thread": (
+        "query($post: ID!) { post(id: $post) { title commentCount tags { name } "
+        "comments(first: 5) { nodes { body parent { body } replies(first: 5) "
+        "{ totalCount nodes { body post { title } } } } } } }",
+        {"Post:{post}"},
+    ),
+    "a post by ID with its author": (
+        "query($post: ID!) { post(id: $post) { author { displayName postCount } } }",
+        {"Post:{post}", "authors", "posts"},
+    ),
+    "nodes by ID": (
+        "query($post: ID!, $author: ID!) { nodes(ids: [$post, $author]) "
+        "{ id ... on Author { displayName } } }",
+        {"Post:{post}", "Author:{author}"},
+    ),
+    "a comment by ID (its post and thread unknown)": (
+        "query($comment: ID!) { node(id: $comment) { ... on Comment { body } } }",
+        {"Comment:{comment}", "comments", "posts"},
+    ),
+    "a tag by ID (visible with its posts)": (
+        "query($tag: ID!) { node(id: $tag) { ... on Tag { name } } }",
+        {"Tag:{tag}", "posts"},
+    ),
+    "a post by slug": ('{ post(slug: "story") { title } }', {"posts"}),
+    "authors with post counts": (
+        "{ authors(first: 5) { nodes { username postCount } } }",
+        {"authors", "posts"},
+    ),
+    "posts ordered by comment count": (
+        "{ posts(first: 5, orderBy: {field: COMMENT_COUNT, direction: DESC}) "
+        "{ totalCount nodes { title } } }",
+        {"posts", "comments"},
+    ),
+}
+
+
+@pytest.mark.parametrize("read", list(TAGGED))
+async def test_a_compiled_read_is_tagged_from_its_plan(
+    read: str, settings: Settings, database: Database
+) -> None:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story", slug="story")
+    comment = await create_comment(database, post_id=post, author_id=author)
+    tag = await create_tag(database, name="Python")
+    await tag_post(database, post_id=post, tag_id=tag)
+    ids = {"post": post, "author": author, "comment": comment, "tag": tag}
+    query, expected = TAGGED[read]
+    variables = {
+        name: global_id(name.capitalize(), value)
+        for name, value in ids.items()
+        if f"${name}" in query
+    }
+    log = StatementLog()
+
+    async with client_of(settings, log=log, response_cache=True) as client:
+        response = await public_get(client, query, variables)
+
+    assert compiled(log), log.statements
+    assert "errors" not in response.json(), response.text
+    tags = set(response.headers["surrogate-key"].split(" "))
+    assert tags == {tag.format(**ids) for tag in expected} | {EVERYTHING}
+
+
+def test_every_write_publishes_a_tag_of_every_read_of_its_type() -> None:
+    """What a compiled read reached through a relation is tagged by type, and the union of
+    those tags is what a read the tag walk does not know gets: every write publishes one."""
+    writes = [post_changed(1), comment_changed(2, post_id=1), author_changed(3)]
+
+    assert all(tags & ANY_WRITE for tags in writes)
+    unknown = (Selection("me", "me", None, (Selection("username", "username"),)),)
+    assert tag_plan(unknown).tags({}) == ANY_WRITE
 
 
 async def test_a_matching_if_none_match_gets_304_without_a_body(
@@ -883,6 +982,114 @@ async def _deactivate_an_author(database: Database, settings: Settings) -> Write
     return await _administer(database, settings, SET_ACTIVE)
 
 
+# Reads whose tags a compiled read derives differently from the resolver path: objects
+# reached through a relation (tagged by type), nodes by ID, a page ordered by comment count.
+
+
+async def _comment_on_a_listed_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        comment = {"postId": global_id("Post", post), "body": "First!"}
+        await mutate(client, headers, ADD_COMMENT, {"input": comment})
+
+    return Write(
+        "query { posts(first: 5) { nodes { commentCount "
+        "comments(first: 5) { nodes { body author { displayName } } } } } }",
+        {},
+        write,
+        (0, []),
+        (1, ["First!"]),
+        lambda d: (
+            d["posts"]["nodes"][0]["commentCount"],
+            [n["body"] for n in d["posts"]["nodes"][0]["comments"]["nodes"]],
+        ),
+    )
+
+
+async def _comment_reorders_a_page(database: Database, settings: Settings) -> Write:
+    """The page holds one post; a comment on the other one brings that one in."""
+    author = await create_user(database, role=Role.AUTHOR)
+    first = await create_post(database, author_id=author, title="Commented")
+    await create_comment(database, post_id=first, author_id=author)
+    other = await create_post(database, author_id=author, title="Quiet")
+    await create_comment(database, post_id=other, author_id=author, status=CommentStatus.PENDING)
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        for body in ("One", "Two"):
+            comment = {"postId": global_id("Post", other), "body": body}
+            await mutate(client, headers, ADD_COMMENT, {"input": comment})
+
+    return Write(
+        "query { posts(first: 1, orderBy: {field: COMMENT_COUNT, direction: DESC}) "
+        "{ nodes { title } } }",
+        {},
+        write,
+        ["Commented"],
+        ["Quiet"],
+        _titles,
+    )
+
+
+async def _unpublish_a_commented_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    comment = await create_comment(database, post_id=post, author_id=author, body="Said")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UNPUBLISH, {"id": global_id("Post", post)})
+
+    return Write(
+        NODE,
+        {"id": global_id("Comment", comment)},
+        write,
+        "Said",
+        None,
+        lambda d: d["node"] and d["node"]["body"],
+    )
+
+
+async def _unpublish_a_tagged_post(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR)
+    post = await create_post(database, author_id=author, title="Story")
+    tag = await create_tag(database, name="Lonely")
+    await tag_post(database, post_id=post, tag_id=tag)
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UNPUBLISH, {"id": global_id("Post", post)})
+
+    return Write(
+        "query($id: ID!) { node(id: $id) { ... on Tag { name } } }",
+        {"id": global_id("Tag", tag)},
+        write,
+        {"name": "Lonely"},
+        None,
+        lambda d: d["node"],
+    )
+
+
+async def _update_a_profile_by_id(database: Database, settings: Settings) -> Write:
+    author = await create_user(database, role=Role.AUTHOR, display_name="Before")
+    headers = bearer(settings, author, Role.AUTHOR)
+
+    async def write(client: httpx.AsyncClient) -> None:
+        await mutate(client, headers, UPDATE_PROFILE, {"input": {"displayName": "After"}})
+
+    return Write(
+        "query($id: ID!) { node(id: $id) { ... on Author { displayName } } }",
+        {"id": global_id("Author", author)},
+        write,
+        "Before",
+        "After",
+        lambda d: d["node"]["displayName"],
+    )
+
+
 WRITES: dict[str, Callable[[Database, Settings], Awaitable[Write]]] = {
     "createPost+publishPost (new tag)": _publish_a_new_post,
     "updatePost": _edit_a_post,
@@ -900,6 +1107,11 @@ WRITES: dict[str, Callable[[Database, Settings], Awaitable[Write]]] = {
     "signUp": _sign_up,
     "setUserRole": _demote_an_author,
     "setUserActive": _deactivate_an_author,
+    "addComment (a listed post's comments)": _comment_on_a_listed_post,
+    "addComment (a page ordered by comment count)": _comment_reorders_a_page,
+    "unpublishPost (its comment by ID)": _unpublish_a_commented_post,
+    "unpublishPost (a tag by ID)": _unpublish_a_tagged_post,
+    "updateProfile (an author by ID)": _update_a_profile_by_id,
 }
 # Mutations that change nothing an anonymous reader sees.
 WITHOUT_PUBLIC_EFFECT = {
@@ -917,9 +1129,17 @@ WITHOUT_PUBLIC_EFFECT = {
 
 
 async def _check_write(
-    case: Write, *, reader: httpx.AsyncClient, writer: httpx.AsyncClient
+    case: Write,
+    *,
+    reader: httpx.AsyncClient,
+    writer: httpx.AsyncClient,
+    log: StatementLog,
+    path: str,
 ) -> None:
+    log.statements.clear()
     first = await public_get(reader, case.read, case.variables)
+    # The read that is cached ran on the path under test (its tags are that path's own).
+    assert compiled(log) is PATHS[path], log.statements
     second = await public_get(reader, case.read, case.variables)
     assert second.headers["x-quire-cache"] == "hit", second.text
     assert case.shows(second.json()["data"]) == case.before
@@ -932,23 +1152,30 @@ async def _check_write(
     assert case.shows(after.json()["data"]) == case.after
 
 
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("write", list(WRITES))
 async def test_a_write_drops_what_it_changed_from_the_cache(
-    write: str, cached: httpx.AsyncClient, settings: Settings, database: Database
+    write: str, path: str, settings: Settings, database: Database
 ) -> None:
     case = await WRITES[write](database, settings)
+    log = StatementLog()
 
-    await _check_write(case, reader=cached, writer=cached)
+    async with client_of(
+        settings, log=log, response_cache=True, compiled_reads=PATHS[path]
+    ) as client:
+        await _check_write(case, reader=client, writer=client, log=log, path=path)
 
 
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("write", list(WRITES))
 async def test_a_write_on_one_instance_drops_the_shared_cache_of_another(
-    write: str, settings: Settings, database: Database, redis_prefix: str
+    write: str, path: str, settings: Settings, database: Database, redis_prefix: str
 ) -> None:
     case = await WRITES[write](database, settings)
+    log = StatementLog()
 
-    async with instances(settings, redis_prefix) as (a, b):
-        await _check_write(case, reader=b, writer=a)
+    async with instances(settings, redis_prefix, log=log, compiled_reads=PATHS[path]) as (a, b):
+        await _check_write(case, reader=b, writer=a, log=log, path=path)
 
 
 def test_every_mutation_is_checked_or_changes_nothing_public(settings: Settings) -> None:
@@ -963,24 +1190,34 @@ def test_every_mutation_is_checked_or_changes_nothing_public(settings: Settings)
     assert mutations - WITHOUT_PUBLIC_EFFECT == checked, print_schema
 
 
+@pytest.mark.parametrize("path", list(PATHS))
 async def test_an_unrelated_write_keeps_other_entries(
-    cached: httpx.AsyncClient, settings: Settings, database: Database
+    path: str, settings: Settings, database: Database
 ) -> None:
+    """A post read by ID keeps its cached copy through a comment on another post, on both
+    paths. (Read by slug, a compiled read is tagged `comments` and would be dropped: see
+    resolvers/read_tags.py.)"""
     author = await create_user(database, role=Role.AUTHOR)
     one = await create_post(database, author_id=author, title="One", slug="one")
-    await create_post(database, author_id=author, title="Two", slug="two")
+    two = await create_post(database, author_id=author, title="Two", slug="two")
     await create_comment(database, post_id=one, author_id=author)
-    await public_get(cached, POST_BY_SLUG, {"slug": "two"})
-
-    await mutate(
-        cached,
-        bearer(settings, author, Role.AUTHOR),
-        ADD_COMMENT,
-        {"input": {"postId": global_id("Post", one), "body": "More"}},
+    read = (
+        "query($id: ID!) { post(id: $id) { title commentCount "
+        "comments(first: 10) { nodes { body author { displayName } } } } }"
     )
-    two = await public_get(cached, POST_BY_SLUG, {"slug": "two"})
+    variables = {"id": global_id("Post", two)}
 
-    assert two.headers["x-quire-cache"] == "hit"
+    async with client_of(settings, response_cache=True, compiled_reads=PATHS[path]) as client:
+        await public_get(client, read, variables)
+        await mutate(
+            client,
+            bearer(settings, author, Role.AUTHOR),
+            ADD_COMMENT,
+            {"input": {"postId": global_id("Post", one), "body": "More"}},
+        )
+        again = await public_get(client, read, variables)
+
+    assert again.headers["x-quire-cache"] == "hit"
 
 
 # --- Scheduled publication -----------------------------------------------------------
