@@ -62,9 +62,6 @@ class Context:
     private: bool = False
     # The request asked for extensions.sql (X-Quire-SQL-Report; see schema/statement_report.py).
     sql_report_requested: bool = False
-    # A public read's cache tags are used (stored in the response cache, or sent to CDNs over
-    # GET). Both paths record them (compiled reads from their plan: resolvers/read_tags.py).
-    cache_tags_used: bool = True
     # The caller's rate-limit budgets after this operation (sent as RateLimit headers).
     spending: Spending | None = None
     # Read through a preview token (X-Preview-Token, or a previewToken argument): the

@@ -206,10 +206,6 @@ class QuireGraphQL(GraphQL[Context, None]):
             raise unexpected_refusal(error, request_id) from None
         context.sql_report_requested = bool(request.headers.get(SQL_REPORT_HEADER))
         request.state.context = context  # the response's caching headers depend on it
-        if isinstance(request, Request):
-            context.cache_tags_used = request.method == "GET" or self.caching.cache is not None
-        else:
-            context.cache_tags_used = False  # nothing on a WebSocket is cached
         if isinstance(request, Request) and self._get_stream_transport_from_headers(
             request.headers
         ):
