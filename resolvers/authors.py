@@ -1,21 +1,18 @@
 """Reading authors: the public profile of users (never email or password hash)."""
 
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
-from sqlalchemy.sql import ColumnElement, FromClause, Select
+from sqlalchemy.sql import ColumnElement, FromClause
 
 from models.database import Database, fetch_all
-from models.tables import posts_table, users_table
+from models.tables import users_table
 from resolvers.arguments import require_fits
-from resolvers.keys import key_in
 from resolvers.pagination import Page, PageRequest, Sort, page_parameters, paginate, to_page
-from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_posts, visible_users
+from resolvers.visibility import AUTHOR_ROLES, Viewer, visible_users
 
 USERS = users_table.c
-POSTS = posts_table.c
 
 AUTHOR_COLUMNS = (
     USERS.id,
@@ -73,19 +70,3 @@ async def author_by_username(
     statement = sa.select(*AUTHOR_COLUMNS).where(USERS.username == username, visible_users(viewer))
     rows = await fetch_all(database, statement)
     return rows[0] if rows else None
-
-
-@lru_cache(maxsize=64)
-def authors_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return sa.select(*AUTHOR_COLUMNS).where(
-        key_in(USERS.id, as_array=as_array), visible_users(viewer)
-    )
-
-
-@lru_cache(maxsize=64)
-def post_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return (
-        sa.select(POSTS.author_id, sa.func.count())
-        .where(key_in(POSTS.author_id, as_array=as_array), visible_posts(viewer))
-        .group_by(POSTS.author_id)
-    )

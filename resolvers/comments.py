@@ -1,17 +1,16 @@
-"""Reading comments: top-level comments of posts, replies of comments, counts, lookups."""
+"""Reading comments: their columns and order, and the moderation queue. Which comments a post
+or a comment reaches (top-level ones, replies, counts, by id) is resolvers/relations.py's."""
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import FromClause, Select
 
 from models.database import Database, fetch_all
-from models.tables import CommentStatus, Role, comments_table, posts_table
+from models.tables import CommentStatus, Role, comments_table
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
-from resolvers.keys import key_in
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -21,10 +20,9 @@ from resolvers.pagination import (
     paginate,
     to_page,
 )
-from resolvers.visibility import Viewer, visible_comments, visible_posts
+from resolvers.visibility import Viewer
 
 COMMENTS = comments_table.c
-POSTS = posts_table.c
 
 COMMENT_COLUMNS = (
     COMMENTS.id,
@@ -37,59 +35,15 @@ COMMENT_COLUMNS = (
 )
 
 
-def select_comments(viewer: Viewer) -> Select[Any]:
+def select_comments(viewer: Viewer, source: FromClause = comments_table) -> Select[Any]:
     """Comment columns with the author's joined in."""
     return sa.select(*COMMENT_COLUMNS, *JOINED_AUTHOR_COLUMNS).select_from(
-        join_author(viewer, comments_table, COMMENTS.author_id)
+        join_author(viewer, source, COMMENTS.author_id)
     )
 
 
 # Conversations read oldest first.
 COMMENT_SORT = Sort("created", COMMENTS.created_at, COMMENTS.id, datetime, False)
-
-
-@lru_cache(maxsize=64)
-def top_level_comments_statement(viewer: Viewer) -> Select[Any]:
-    return select_comments(viewer).where(COMMENTS.parent_id.is_(None), visible_comments(viewer))
-
-
-@lru_cache(maxsize=64)
-def replies_statement(viewer: Viewer) -> Select[Any]:
-    return select_comments(viewer).where(visible_comments(viewer))
-
-
-@lru_cache(maxsize=64)
-def comments_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    """Direct lookups also check the post, so a comment on a hidden post stays hidden."""
-    visible_post_ids = sa.select(POSTS.id).where(visible_posts(viewer))
-    return select_comments(viewer).where(
-        key_in(COMMENTS.id, as_array=as_array),
-        visible_comments(viewer),
-        COMMENTS.post_id.in_(visible_post_ids),
-    )
-
-
-@lru_cache(maxsize=64)
-def comment_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return (
-        sa.select(COMMENTS.post_id, sa.func.count())
-        .where(key_in(COMMENTS.post_id, as_array=as_array), visible_comments(viewer))
-        .group_by(COMMENTS.post_id)
-    )
-
-
-@lru_cache(maxsize=64)
-def reply_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return (
-        sa.select(COMMENTS.parent_id, sa.func.count())
-        .where(key_in(COMMENTS.parent_id, as_array=as_array), visible_comments(viewer))
-        .group_by(COMMENTS.parent_id)
-    )
-
-
-@lru_cache(maxsize=64)
-def top_level_comment_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return comment_counts_statement(viewer, as_array).where(COMMENTS.parent_id.is_(None))
 
 
 def _moderation_queue_statement(request: PageRequest) -> Select[Any]:

@@ -1,22 +1,25 @@
 """Per-request dataloaders: every relation is fetched in batches, one statement per batch.
 
+Which rows a relation reaches is described once in resolvers/relations.py (compiled reads
+nest the same entries); here each loader adds what the resolver path makes of the rows: their
+columns (a post's or comment's author joined in), counts, pages.
+
 Loaders are built for one viewer inside one request, so their caches never serve a row to a
 viewer who may not see it, and they die with the request.
 """
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from aiodataloader import DataLoader
 from sqlalchemy.engine import Row
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import FromClause, Select
 
 from models.database import Database, fetch_all
-from resolvers import authors, comments, posts, revisions, tags
-from resolvers.keys import key_in
+from resolvers import authors, comments, posts, relations, revisions, tags
 from resolvers.observability import LOADER_BATCH
 from resolvers.pagination import (
     Page,
@@ -27,11 +30,42 @@ from resolvers.pagination import (
     paginate_per_parent,
     to_page,
 )
-from resolvers.visibility import Viewer, visible_posts
+from resolvers.relations import Relation
+from resolvers.visibility import Viewer
 
 PostPageKey = tuple[int, posts.PostOrderField, bool, PageRequest]
 CommentPageKey = tuple[int, PageRequest]
 StatementFor = Callable[[bool], Select[Any]]
+# What the resolver path selects of a relation's rows, from the relation's source.
+RowsFrom = Callable[[Viewer, FromClause], Select[Any]]
+
+
+def _author_rows(viewer: Viewer, source: FromClause) -> Select[Any]:
+    return sa.select(*authors.AUTHOR_COLUMNS).select_from(source)
+
+
+def _tag_rows(viewer: Viewer, source: FromClause) -> Select[Any]:
+    return sa.select(*tags.TAG_COLUMNS).select_from(source)
+
+
+def _tags_of_posts(viewer: Viewer, source: FromClause) -> Select[Any]:
+    """Tags with the post they are on first (`_groups` groups by it), by name."""
+    post_id = relations.POST_TAGS.key_column()
+    return (
+        sa.select(post_id, *tags.TAG_COLUMNS).select_from(source).order_by(post_id, tags.TAGS.name)
+    )
+
+
+@lru_cache(maxsize=256)
+def _batched(relation: Relation, rows: RowsFrom, viewer: Viewer, as_array: bool) -> Select[Any]:
+    """The rows of a batch of parents: built once per (relation, viewer, dialect form)."""
+    statement = rows(viewer, relation.source())
+    return relation.batched(statement, viewer, as_array=as_array)
+
+
+@lru_cache(maxsize=256)
+def _batched_counts(relation: Relation, viewer: Viewer, as_array: bool) -> Select[Any]:
+    return relation.batched_counts(viewer, as_array=as_array)
 
 
 def _observed(kind: str, load: Callable[[list[Any]], Awaitable[list[Any]]]) -> DataLoader[Any, Any]:
@@ -80,18 +114,10 @@ async def _fetch_keys(
     return await fetch_all(database, statement(not database.is_sqlite), {"keys": keys})
 
 
-class PageSource(Enum):
-    """The nested connections, each a page per parent."""
-
-    POST_COMMENTS = "post_comments"
-    COMMENT_REPLIES = "comment_replies"
-    AUTHOR_POSTS = "author_posts"
-    TAG_POSTS = "tag_posts"
-
-
 @lru_cache(maxsize=256)
 def _page_statement(
-    source: PageSource,
+    relation: Relation,
+    rows: RowsFrom,
     viewer: Viewer,
     *,
     as_array: bool,
@@ -100,23 +126,9 @@ def _page_statement(
 ) -> Select[Any]:
     """Built once per page shape (`request` is a `page_shape`); keys, cursor values and sizes
     are parameters."""
-    base, parent = _page_base(source, viewer)
+    batched = _batched(relation, rows, viewer, as_array)
     sort = _page_sort(viewer, order)
-    return paginate_per_parent(
-        base.where(key_in(parent, as_array=as_array)), parent=parent, sort=sort, request=request
-    )
-
-
-def _page_base(source: PageSource, viewer: Viewer) -> tuple[Select[Any], ColumnElement[int]]:
-    if source is PageSource.POST_COMMENTS:
-        return comments.top_level_comments_statement(viewer), comments.COMMENTS.post_id
-    if source is PageSource.COMMENT_REPLIES:
-        return comments.replies_statement(viewer), comments.COMMENTS.parent_id
-    visible = posts.select_posts(viewer).where(visible_posts(viewer))
-    if source is PageSource.AUTHOR_POSTS:
-        return visible, posts.POSTS.author_id
-    tagged = visible.join(tags.POST_TAGS_TABLE, tags.POST_TAGS.post_id == posts.POSTS.id)
-    return tagged, tags.POST_TAGS.tag_id
+    return paginate_per_parent(batched, parent=relation.key_column(), sort=sort, request=request)
 
 
 def _page_sort(viewer: Viewer, order: tuple[posts.PostOrderField, bool] | None) -> Sort:
@@ -129,14 +141,20 @@ def _page_sort(viewer: Viewer, order: tuple[posts.PostOrderField, bool] | None) 
 async def _pages_per_parent(
     database: Database,
     *,
-    source: PageSource,
+    source: tuple[Relation, RowsFrom],
     viewer: Viewer,
     order: tuple[posts.PostOrderField, bool] | None,
     request: PageRequest,
     parent_ids: list[int],
 ) -> dict[int, Page[Row[Any]]]:
+    relation, rows = source
     statement = _page_statement(
-        source, viewer, as_array=not database.is_sqlite, order=order, request=page_shape(request)
+        relation,
+        rows,
+        viewer,
+        as_array=not database.is_sqlite,
+        order=order,
+        request=page_shape(request),
     )
     parameters = {"keys": parent_ids, **page_parameters(request)}
     grouped: defaultdict[int, list[Row[Any]]] = defaultdict(list)
@@ -163,7 +181,7 @@ def _grouped_by_arguments(keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], 
 
 
 def _comment_pages(
-    database: Database, *, viewer: Viewer, source: PageSource
+    database: Database, *, viewer: Viewer, source: tuple[Relation, RowsFrom]
 ) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
     async def load(keys: list[CommentPageKey]) -> list[Page[Row[Any]]]:
         pages: dict[CommentPageKey, Page[Row[Any]]] = {}
@@ -183,7 +201,7 @@ def _comment_pages(
 
 
 def _post_pages(
-    database: Database, *, viewer: Viewer, source: PageSource
+    database: Database, *, viewer: Viewer, source: tuple[Relation, RowsFrom]
 ) -> DataLoader[PostPageKey, Page[Row[Any]]]:
     async def load(keys: list[PostPageKey]) -> list[Page[Row[Any]]]:
         pages: dict[PostPageKey, Page[Row[Any]]] = {}
@@ -227,85 +245,77 @@ class Loaders:
         self.database = database
         self.viewer = viewer
 
+    def _by_id(self, relation: Relation, rows: RowsFrom) -> DataLoader[int, Row[Any] | None]:
+        viewer = self.viewer
+        return _by_id(self.database, lambda as_array: _batched(relation, rows, viewer, as_array))
+
+    def _counts(self, relation: Relation) -> DataLoader[int, int]:
+        viewer = self.viewer
+        return _counts(self.database, lambda as_array: _batched_counts(relation, viewer, as_array))
+
     @cached_property
     def author_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        viewer = self.viewer
-        return _by_id(
-            self.database, lambda as_array: authors.authors_by_ids_statement(viewer, as_array)
-        )
+        return self._by_id(relations.AUTHOR, _author_rows)
 
     @cached_property
     def post_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        viewer = self.viewer
-        return _by_id(
-            self.database, lambda as_array: posts.posts_by_ids_statement(viewer, as_array)
-        )
+        return self._by_id(relations.POST, posts.select_posts)
 
     @cached_property
     def comment_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        viewer = self.viewer
-        return _by_id(
-            self.database, lambda as_array: comments.comments_by_ids_statement(viewer, as_array)
-        )
+        return self._by_id(relations.COMMENT, comments.select_comments)
 
     @cached_property
     def tag_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        viewer = self.viewer
-        return _by_id(self.database, lambda as_array: tags.tags_by_ids_statement(viewer, as_array))
+        return self._by_id(relations.TAG, _tag_rows)
 
     @cached_property
     def tags_by_post_id(self) -> DataLoader[int, list[Row[Any]]]:
-        return _groups(self.database, tags.tags_of_posts_statement)
+        viewer = self.viewer
+        return _groups(
+            self.database,
+            lambda as_array: _batched(relations.POST_TAGS, _tags_of_posts, viewer, as_array),
+        )
 
     @cached_property
     def comment_count_by_post_id(self) -> DataLoader[int, int]:
-        viewer = self.viewer
-        return _counts(
-            self.database, lambda as_array: comments.comment_counts_statement(viewer, as_array)
-        )
+        return self._counts(relations.POST_COMMENTS)
 
     @cached_property
     def top_level_comment_count_by_post_id(self) -> DataLoader[int, int]:
-        viewer = self.viewer
-        return _counts(
-            self.database,
-            lambda as_array: comments.top_level_comment_counts_statement(viewer, as_array),
-        )
+        return self._counts(relations.TOP_LEVEL_COMMENTS)
 
     @cached_property
     def reply_count_by_comment_id(self) -> DataLoader[int, int]:
-        viewer = self.viewer
-        return _counts(
-            self.database, lambda as_array: comments.reply_counts_statement(viewer, as_array)
-        )
+        return self._counts(relations.REPLIES)
 
     @cached_property
     def post_count_by_author_id(self) -> DataLoader[int, int]:
-        viewer = self.viewer
-        return _counts(
-            self.database, lambda as_array: authors.post_counts_statement(viewer, as_array)
-        )
+        return self._counts(relations.AUTHOR_POSTS)
 
     @cached_property
     def post_count_by_tag_id(self) -> DataLoader[int, int]:
-        viewer = self.viewer
-        return _counts(self.database, lambda as_array: tags.post_counts_statement(viewer, as_array))
+        return self._counts(relations.TAG_POSTS)
 
     @cached_property
     def comment_page_by_post_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
-        return _comment_pages(self.database, viewer=self.viewer, source=PageSource.POST_COMMENTS)
+        source = (relations.TOP_LEVEL_COMMENTS, comments.select_comments)
+        return _comment_pages(self.database, viewer=self.viewer, source=source)
 
     @cached_property
     def reply_page_by_comment_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:
-        return _comment_pages(self.database, viewer=self.viewer, source=PageSource.COMMENT_REPLIES)
+        source = (relations.REPLIES, comments.select_comments)
+        return _comment_pages(self.database, viewer=self.viewer, source=source)
 
     @cached_property
     def post_page_by_author_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
-        return _post_pages(self.database, viewer=self.viewer, source=PageSource.AUTHOR_POSTS)
+        source = (relations.AUTHOR_POSTS, posts.select_posts)
+        return _post_pages(self.database, viewer=self.viewer, source=source)
 
     @cached_property
     def post_page_by_tag_id(self) -> DataLoader[PostPageKey, Page[Row[Any]]]:
-        return _post_pages(self.database, viewer=self.viewer, source=PageSource.TAG_POSTS)
+        source = (relations.TAG_POSTS, posts.select_posts)
+        return _post_pages(self.database, viewer=self.viewer, source=source)
 
     @cached_property
     def revision_page_by_post_id(self) -> DataLoader[CommentPageKey, Page[Row[Any]]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, FromClause, Select
 
 from models.columns import UTCDateTime, utc_now
 from models.database import Database, connect, fetch_all
@@ -22,7 +22,6 @@ from models.tables import (
 )
 from resolvers.arguments import require_fits
 from resolvers.authors import JOINED_AUTHOR_COLUMNS, join_author
-from resolvers.keys import key_in
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -55,10 +54,11 @@ POST_COLUMNS = (
 )
 
 
-def select_posts(viewer: Viewer) -> Select[Any]:
-    """Post columns with the author's joined in."""
+def select_posts(viewer: Viewer, source: FromClause = posts_table) -> Select[Any]:
+    """Post columns with the author's joined in; `source`: the posts, or them joined to what
+    a relation reaches them through (resolvers/relations.py)."""
     return sa.select(*POST_COLUMNS, *JOINED_AUTHOR_COLUMNS).select_from(
-        join_author(viewer, posts_table, POSTS.author_id)
+        join_author(viewer, source, POSTS.author_id)
     )
 
 
@@ -192,13 +192,6 @@ async def post_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[
     require_fits(slug, POSTS.slug, argument="slug")
     rows = await fetch_all(database, post_by_slug_statement(viewer), {"slug": slug})
     return rows[0] if rows else None
-
-
-@lru_cache(maxsize=64)
-def posts_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return select_posts(viewer).where(
-        key_in(POSTS.id, as_array=as_array), visible_post_lookup(viewer)
-    )
 
 
 def search_sort(database: Database, viewer: Viewer, query: str) -> tuple[Sort, Select[Any]]:

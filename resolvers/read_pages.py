@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause, Select
-from sqlalchemy.sql.util import ClauseAdapter
 
 from resolvers.json_sql import JsonSql, sql_string
 from resolvers.pagination import Sort
 from resolvers.read_shapes import NotCovered, PageArguments, Selection
+from resolvers.relations import adapted
 
 
 class ObjectBuilder(Protocol):
@@ -30,12 +30,6 @@ class ObjectBuilder(Protocol):
     def object(
         self, type_name: str, columns: Any, selections: Sequence[Selection]
     ) -> ColumnElement[str]: ...
-
-
-def adapted(expression: ColumnElement[Any], alias: FromClause) -> ColumnElement[Any]:
-    """An expression written against a table, rewritten for an alias of it."""
-    result: ColumnElement[Any] = ClauseAdapter(alias).traverse(expression)
-    return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,13 +4,17 @@
 the names of the bound parameters that carry their argument values. The same tree always
 builds the same statement, so the tree is the statement cache's key (with the viewer's role).
 
-`TYPE_FIELDS` describes the covered fields of each type once: which column or relation each
-reads. The document walk (schema/read_plan.py) uses it to decide what is covered, and the
-statement builder (resolvers/read_statements.py) to build the SQL.
+`TYPE_FIELDS` describes the covered fields of each type once: which column each reads, or
+which relation (resolvers/relations.py) through which of its columns. The document walk
+(schema/read_plan.py) uses it to decide what is covered, and the statement builder
+(resolvers/read_statements.py) to build the SQL.
 """
 
 from dataclasses import dataclass
 from enum import Enum
+
+from resolvers import relations
+from resolvers.relations import Relation
 
 
 class NotCovered(Exception):
@@ -82,16 +86,18 @@ class Kind(Enum):
     INTEGER = "integer"
     DATETIME = "datetime"
     NULLABLE_DATETIME = "nullable_datetime"
-    AUTHOR = "author"  # to one: users.id = <row>.author_id, active users only
-    POST = "post"  # to one: a comment's post, if visible
-    PARENT = "parent"  # to one: a comment's parent comment, if visible
+    # Relations: the field's `relation` says which rows it reads; the kind, what it makes of
+    # them (and how read_plan.py and read_tags.py treat it).
+    AUTHOR = "author"  # to one: a post's or comment's author
+    POST = "post"  # to one: a comment's post
+    PARENT = "parent"  # to one: a comment's parent comment
     TAGS = "tags"  # a post's tags, by name
-    COMMENT_COUNT = "comment_count"  # a post's visible comments, replies included
-    POST_COUNT = "post_count"  # an author's or a tag's visible posts
-    COMMENTS = "comments"  # connection: a post's visible top-level comments
-    REPLIES = "replies"  # connection: a comment's visible replies
-    AUTHOR_POSTS = "author_posts"  # connection: an author's visible posts
-    TAG_POSTS = "tag_posts"  # connection: the visible posts carrying a tag
+    COMMENT_COUNT = "comment_count"  # a post's comments, replies included
+    POST_COUNT = "post_count"  # an author's or a tag's posts
+    COMMENTS = "comments"  # connection: a post's top-level comments
+    REPLIES = "replies"  # connection: a comment's replies
+    AUTHOR_POSTS = "author_posts"  # connection: an author's posts
+    TAG_POSTS = "tag_posts"  # connection: the posts carrying a tag
     REVISIONS = "revisions"  # connection: a post's revisions, null unless the viewer may read them
     STRING_LIST = "string_list"  # a JSON array of text in a column (a revision's tag names)
     CHANGED_FIELDS = "changed_fields"  # comma-separated names: a list of RevisionField values
@@ -101,12 +107,18 @@ class Kind(Enum):
 @dataclass(frozen=True, slots=True)
 class Field:
     kind: Kind
-    column: str = ""
+    column: str = ""  # the value's column; for a relation, the column holding its key
     target: str | None = None  # the object type a relation or connection yields
+    relation: Relation | None = None
 
 
 def _columns(**fields: tuple[Kind, str]) -> dict[str, Field]:
     return {name: Field(kind, column) for name, (kind, column) in fields.items()}
+
+
+def _related(kind: Kind, relation: Relation, target: str | None, column: str = "id") -> Field:
+    """A field that reads `relation`'s rows for the key in this row's `column`."""
+    return Field(kind, column, target, relation)
 
 
 TYPE_FIELDS: dict[str, dict[str, Field]] = {
@@ -123,10 +135,10 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             updatedAt=(Kind.DATETIME, "updated_at"),
             readingTimeMinutes=(Kind.INTEGER, "reading_time_minutes"),
         ),
-        "author": Field(Kind.AUTHOR, "author_id", "Author"),
-        "tags": Field(Kind.TAGS, target="Tag"),
-        "commentCount": Field(Kind.COMMENT_COUNT),
-        "comments": Field(Kind.COMMENTS, target="Comment"),
+        "author": _related(Kind.AUTHOR, relations.AUTHOR, "Author", "author_id"),
+        "tags": _related(Kind.TAGS, relations.POST_TAGS, "Tag"),
+        "commentCount": _related(Kind.COMMENT_COUNT, relations.POST_COMMENTS, None),
+        "comments": _related(Kind.COMMENTS, relations.TOP_LEVEL_COMMENTS, "Comment"),
         "revisions": Field(Kind.REVISIONS, target="PostRevision"),
     },
     "Comment": {
@@ -136,10 +148,10 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             status=(Kind.STRING, "status"),
             createdAt=(Kind.DATETIME, "created_at"),
         ),
-        "author": Field(Kind.AUTHOR, "author_id", "Author"),
-        "post": Field(Kind.POST, "post_id", "Post"),
-        "parent": Field(Kind.PARENT, "parent_id", "Comment"),
-        "replies": Field(Kind.REPLIES, target="Comment"),
+        "author": _related(Kind.AUTHOR, relations.AUTHOR, "Author", "author_id"),
+        "post": _related(Kind.POST, relations.POST, "Post", "post_id"),
+        "parent": _related(Kind.PARENT, relations.COMMENT, "Comment", "parent_id"),
+        "replies": _related(Kind.REPLIES, relations.REPLIES, "Comment"),
     },
     "Author": {
         "id": Field(Kind.GLOBAL_ID),
@@ -149,14 +161,14 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             bio=(Kind.STRING, "bio"),
             avatarUrl=(Kind.NULLABLE_STRING, "avatar_url"),
         ),
-        "postCount": Field(Kind.POST_COUNT, "author_id"),
-        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
+        "postCount": _related(Kind.POST_COUNT, relations.AUTHOR_POSTS, None),
+        "posts": _related(Kind.AUTHOR_POSTS, relations.AUTHOR_POSTS, "Post"),
     },
     "Tag": {
         "id": Field(Kind.GLOBAL_ID),
         **_columns(name=(Kind.STRING, "name"), slug=(Kind.STRING, "slug")),
-        "postCount": Field(Kind.POST_COUNT, "tag_id"),
-        "posts": Field(Kind.TAG_POSTS, target="Post"),
+        "postCount": _related(Kind.POST_COUNT, relations.TAG_POSTS, None),
+        "posts": _related(Kind.TAG_POSTS, relations.TAG_POSTS, "Post"),
     },
     # An account (me, user, a User's node): its posts are its author profile's.
     "User": {
@@ -170,7 +182,7 @@ TYPE_FIELDS: dict[str, dict[str, Field]] = {
             role=(Kind.STRING, "role"),
             createdAt=(Kind.DATETIME, "created_at"),
         ),
-        "posts": Field(Kind.AUTHOR_POSTS, target="Post"),
+        "posts": _related(Kind.AUTHOR_POSTS, relations.AUTHOR_POSTS, "Post"),
     },
     "PostRevision": {
         "id": Field(Kind.GLOBAL_ID),

@@ -1,6 +1,7 @@
 """Where a compiled read's lists come from: each connection's table (aliased), conditions and
 order, from the resolver path's own expressions (visibility.py, posts.py, comments.py,
-authors.py, tags.py) adapted to the alias, so that both paths choose the same rows.
+authors.py, tags.py) adapted to the alias, so that both paths choose the same rows. Nested
+connections are relations (resolvers/relations.py), as the loaders' pages are.
 """
 
 from collections.abc import Sequence
@@ -9,25 +10,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from models.tables import (
-    comments_table,
-    post_revisions_table,
-    post_tags_table,
-    posts_table,
-    tags_table,
-    users_table,
-)
+from models.tables import post_revisions_table, posts_table, tags_table, users_table
 from resolvers import authors, comments, posts, revisions, tags
 from resolvers.pagination import Sort
-from resolvers.read_pages import Rows, Split, adapted, adapted_sort
+from resolvers.read_pages import Rows, Split, adapted_sort
 from resolvers.read_shapes import PageArguments, SearchTerms
-from resolvers.visibility import (
-    Viewer,
-    own_posts,
-    published_posts,
-    visible_comments,
-    visible_posts,
-)
+from resolvers.relations import Correlated, Relation, adapted
+from resolvers.visibility import Viewer, own_posts, published_posts, visible_posts
 
 
 class RowSources:
@@ -89,32 +78,13 @@ class RowSources:
         )
 
     def posts_of(
-        self, parent_id: ColumnElement[int], *, order: tuple[str, bool], by_tag: bool
+        self, relation: Relation, parent_id: ColumnElement[int], *, order: tuple[str, bool]
     ) -> Rows:
-        """An author's posts, or a tag's (through post_tags): loaders.PageSource as SQL."""
-        found = posts_table.alias()
-        visible = adapted(visible_posts(self.viewer), found)
-        sort = self._post_sort(order, found)
-        if not by_tag:
-            parent = found.c.author_id == parent_id
-            return Rows(
-                alias=found,
-                conditions=(parent, visible),
-                sort=sort,
-                node_type="Post",
-                split=self._split(found, [parent], order),
-            )
-        links = post_tags_table.alias()
-        tagged = links.c.tag_id == parent_id
-        return Rows(
-            alias=found,
-            conditions=(tagged, visible),
-            sort=sort,
-            node_type="Post",
-            joined=links.join(found, found.c.id == links.c.post_id),
-            joined_tables=(links,),
-            split=self._split(found, [tagged], order),
-        )
+        """An author's posts, or a tag's: the loaders' post pages as SQL."""
+        rows = relation.correlated(self.viewer, parent_id)
+        found = rows.rows
+        split = self._split(found, [rows.key, *rows.where], order)
+        return _related(rows, self._post_sort(order, found), "Post", split)
 
     def _post_sort(self, order: tuple[str, bool], alias: FromClause) -> Sort:
         field, descending = order
@@ -164,17 +134,20 @@ class RowSources:
             node_type="PostRevision",
         )
 
-    def comments(self, parent_id: ColumnElement[int], *, top_level: bool) -> Rows:
-        found = comments_table.alias()
-        visible = adapted(visible_comments(self.viewer), found)
-        conditions: tuple[ColumnElement[bool], ...]
-        if top_level:
-            conditions = (found.c.post_id == parent_id, found.c.parent_id.is_(None), visible)
-        else:
-            conditions = (found.c.parent_id == parent_id, visible)
-        return Rows(
-            alias=found,
-            conditions=conditions,
-            sort=adapted_sort(comments.COMMENT_SORT, found),
-            node_type="Comment",
-        )
+    def comments(self, relation: Relation, parent_id: ColumnElement[int]) -> Rows:
+        """A post's top-level comments, or a comment's replies, oldest first."""
+        rows = relation.correlated(self.viewer, parent_id)
+        return _related(rows, adapted_sort(comments.COMMENT_SORT, rows.rows), "Comment")
+
+
+def _related(rows: Correlated, sort: Sort, node_type: str, split: Split | None = None) -> Rows:
+    """A nested connection's rows: one parent's rows of a relation, in `sort`'s order."""
+    return Rows(
+        alias=rows.rows,
+        conditions=rows.conditions,
+        sort=sort,
+        node_type=node_type,
+        joined=rows.source,
+        joined_tables=rows.own_tables[1:],
+        split=split,
+    )

@@ -3,9 +3,9 @@
 A `Selection` tree (resolvers/read_shapes.py) becomes one SELECT whose single value is the
 response's `data`: every object a concatenation of JSON members, every list or connection a
 correlated subquery that aggregates its rows, every value from the request a bound parameter.
-The visibility rules, sort keys and post criteria are the resolver path's own expressions
-(resolvers/visibility.py, posts.py, comments.py), adapted to the aliases used here, so a row
-hidden from a viewer there is hidden here alike.
+Relations come from the entries the loaders use too (resolvers/relations.py); the sort keys
+and post criteria are the resolver path's own expressions (posts.py, comments.py), adapted to
+the aliases used here, so a row hidden from a viewer there is hidden here alike.
 
 Statements are built once per (dialect, role, selection tree) and kept in a bounded cache;
 the viewer's id is the `viewer_id` parameter, never part of the statement.
@@ -18,19 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
-from models.tables import (
-    Role,
-    comments_table,
-    post_revisions_table,
-    post_tags_table,
-    posts_table,
-    tags_table,
-    users_table,
-)
-from resolvers import tags
+from models.tables import posts_table, tags_table, users_table
+from resolvers import relations, tags
 from resolvers.json_sql import JsonSql, sql_string
-from resolvers.read_pages import ConnectionPage, Rows, adapted
+from resolvers.read_pages import ConnectionPage, Rows
 from resolvers.read_shapes import (
+    POST_CONNECTION_KINDS,
     TYPE_FIELDS,
     Field,
     Kind,
@@ -42,14 +35,8 @@ from resolvers.read_shapes import (
     Selection,
 )
 from resolvers.read_sources import RowSources
-from resolvers.visibility import (
-    ANONYMOUS,
-    Viewer,
-    viewer_id,
-    visible_comments,
-    visible_posts,
-    visible_users,
-)
+from resolvers.relations import Relation, adapted
+from resolvers.visibility import ANONYMOUS, Viewer, viewer_id, visible_posts, visible_users
 
 Columns = Any  # a FromClause's column collection (`alias.c`)
 
@@ -61,32 +48,10 @@ def statement_viewer(viewer: Viewer) -> Viewer:
     return Viewer(user_id=0, role=viewer.role)
 
 
-def visible_accounts(viewer: Viewer) -> ColumnElement[bool]:
-    """An account as a node (schema/accounts.py::User.resolve_nodes): for itself and for
-    admins, deactivated or not; for anyone else it does not exist."""
-    if viewer.role is Role.ADMIN:
-        return sa.true()
-    if viewer.user_id is None:
-        return sa.false()
-    return users_table.c.id == viewer_id(viewer)
-
-
 def any_account(viewer: Viewer) -> ColumnElement[bool]:
     """`user(id:)`: the planner only covers the ids its resolver lets the viewer read
     (schema/read_plan.py), and the resolver reads the account whatever its state."""
     return sa.true()
-
-
-def readable_revisions(viewer: Viewer) -> ColumnElement[bool]:
-    """Revisions as resolvers/revisions.py::revisions_visible shows them (the viewer's own
-    posts', every post's for editors and admins), with the viewer's id a parameter."""
-    if viewer.sees_everything:
-        return sa.true()
-    if viewer.user_id is None:
-        return sa.false()
-    own = posts_table.alias()
-    own_posts = sa.select(own.c.id).where(own.c.author_id == viewer_id(viewer))
-    return post_revisions_table.c.post_id.in_(own_posts)
 
 
 LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]] = {
@@ -94,14 +59,6 @@ LOOKUPS: dict[str, tuple[sa.Table, str, Callable[[Viewer], ColumnElement[bool]]]
     "author": (users_table, "Author", visible_users),
     "tag": (tags_table, "Tag", tags.carried_by_visible_posts),
     "user": (users_table, "User", any_account),
-}
-BY_ID: dict[str, tuple[sa.Table, Callable[[Viewer], ColumnElement[bool]]]] = {
-    "Post": (posts_table, visible_posts),
-    "Author": (users_table, visible_users),
-    "Comment": (comments_table, visible_comments),
-    "Tag": (tags_table, tags.carried_by_visible_posts),
-    "User": (users_table, visible_accounts),
-    "PostRevision": (post_revisions_table, readable_revisions),
 }
 
 
@@ -181,82 +138,53 @@ class StatementBuilder:
         return self._relation(field, columns, selection)
 
     def _relation(self, field: Field, columns: Columns, selection: Selection) -> ColumnElement[str]:
-        kind = field.kind
-        if kind is Kind.AUTHOR:
-            return self._author(columns[field.column], selection.selections)
-        if kind is Kind.POST:
-            return self._post(columns[field.column], selection.selections)
-        if kind is Kind.PARENT:
-            return self._parent(columns[field.column], selection.selections)
-        if kind is Kind.TAGS:
-            return self._tags(columns.id, selection.selections)
-        if kind is Kind.COMMENT_COUNT:
-            return self.json.integer(self._comment_count(columns.id))
-        if kind is Kind.POST_COUNT:
-            return self.json.integer(self._post_count(field.column, columns.id))
-        if kind is Kind.COMMENTS:
-            return self._connection(
-                lambda: self.sources.comments(columns.id, top_level=True), selection
-            )
-        if kind is Kind.REPLIES:
-            return self._connection(
-                lambda: self.sources.comments(columns.id, top_level=False), selection
-            )
+        """A field that reads a relation's rows for the key in this row's `field.column`."""
+        kind, relation = field.kind, field.relation
         if kind is Kind.REVISIONS:
             return self._revisions(columns, selection)
-        if kind in (Kind.AUTHOR_POSTS, Kind.TAG_POSTS):
+        if relation is None:
+            raise NotCovered(kind.value)
+        key = columns[field.column]
+        if kind in (Kind.AUTHOR, Kind.POST, Kind.PARENT) and field.target is not None:
+            return self._one(relation, field.target, key, selection.selections)
+        if kind is Kind.TAGS:
+            return self._tags(relation, key, selection.selections)
+        if kind in (Kind.COMMENT_COUNT, Kind.POST_COUNT):
+            return self.json.integer(self._count(relation, key))
+        if kind in (Kind.COMMENTS, Kind.REPLIES):
+            return self._connection(lambda: self.sources.comments(relation, key), selection)
+        if kind in POST_CONNECTION_KINDS:
             arguments = selection.arguments
             assert isinstance(arguments, PageArguments)
             assert arguments.order is not None
-            order, by_tag = arguments.order, kind is Kind.TAG_POSTS
+            order = arguments.order
             return self._connection(
-                lambda: self.sources.posts_of(columns.id, order=order, by_tag=by_tag), selection
+                lambda: self.sources.posts_of(relation, key, order=order), selection
             )
         raise NotCovered(kind.value)
 
-    def _author(
-        self, author_id: ColumnElement[int], selections: Sequence[Selection]
+    def _one(
+        self,
+        relation: Relation,
+        type_name: str,
+        key: ColumnElement[int],
+        selections: Sequence[Selection],
     ) -> ColumnElement[str]:
-        users = users_table.alias()
+        """The row a foreign key or a node's ID names, as the loaders see it; null when the
+        viewer may not see it."""
+        rows = relation.correlated(self.viewer, key)
         found = (
-            sa.select(self.object("Author", users.c, selections))
-            .where(users.c.id == author_id, adapted(visible_users(self.viewer), users))
-            .correlate_except(users)
+            sa.select(self.object(type_name, rows.rows.c, selections))
+            .select_from(rows.source)
+            .where(*rows.conditions)
+            .correlate_except(*rows.own_tables)
         )
         return self.json.or_null(found.scalar_subquery())
 
-    def _post(
-        self, post_id: ColumnElement[int], selections: Sequence[Selection]
-    ) -> ColumnElement[str]:
-        return self._by_id("Post", post_id, selections)
-
-    def _parent(
-        self, parent_id: ColumnElement[int], selections: Sequence[Selection]
-    ) -> ColumnElement[str]:
-        return self._by_id("Comment", parent_id, selections)
-
-    def _by_id(
-        self, type_name: str, row_id: ColumnElement[int], selections: Sequence[Selection]
-    ) -> ColumnElement[str]:
-        """A node by id, as the loaders' `*_by_ids_statement`s see it; null when hidden."""
-        table, visible = BY_ID[type_name]
-        found, posted = table.alias(), posts_table.alias()
-        conditions = [found.c.id == row_id, adapted(visible(self.viewer), found)]
-        if type_name == "Comment":  # a visible comment on a visible post
-            visible_post_ids = sa.select(posted.c.id).where(
-                adapted(visible_posts(self.viewer), posted)
-            )
-            conditions.append(found.c.post_id.in_(visible_post_ids))
-        statement = (
-            sa.select(self.object(type_name, found.c, selections))
-            .where(*conditions)
-            .correlate_except(found, posted)
-        )
-        return self.json.or_null(statement.scalar_subquery())
-
     def _node(self, lookup: NodeLookup) -> ColumnElement[str]:
         row_id = sa.bindparam(lookup.parameter, type_=sa.Integer())
-        return self._by_id(lookup.type_name, row_id, lookup.selections)
+        relation = relations.NODES[lookup.type_name]
+        return self._one(relation, lookup.type_name, row_id, lookup.selections)
 
     def _nodes(self, nodes: NodeList) -> ColumnElement[str]:
         parts: list[str | ColumnElement[str]] = ["["]
@@ -266,49 +194,32 @@ class StatementBuilder:
         return self.json.concat(parts)
 
     def _tags(
-        self, post_id: ColumnElement[int], selections: Sequence[Selection]
+        self, relation: Relation, post_id: ColumnElement[int], selections: Sequence[Selection]
     ) -> ColumnElement[str]:
-        found, links = tags_table.alias(), post_tags_table.alias()
+        rows = relation.correlated(self.viewer, post_id)
+        found = rows.rows
         order = (found.c.name, found.c.id)
-        rows = (
+        listed = (
             sa.select(self.object("Tag", found.c, selections).label("element"), *order)
-            .select_from(links.join(found, found.c.id == links.c.tag_id))
-            .where(links.c.post_id == post_id)
-            .correlate_except(found, links)
+            .select_from(rows.source)
+            .where(*rows.conditions)
+            .correlate_except(*rows.own_tables)
         )
         if self.sqlite:
-            rows = rows.order_by(*order)
-        listed = rows.subquery()
-        array = self.json.array(listed.c.element, order_by=[listed.c.name, listed.c.id])
+            listed = listed.order_by(*order)
+        tagged = listed.subquery()
+        array = self.json.array(tagged.c.element, order_by=[tagged.c.name, tagged.c.id])
         return sa.select(array).scalar_subquery()
 
-    def _comment_count(self, post_id: ColumnElement[int]) -> Any:
-        found = comments_table.alias()
-        return (
-            sa.select(sa.func.count())
-            .select_from(found)
-            .where(found.c.post_id == post_id, adapted(visible_comments(self.viewer), found))
-            .correlate_except(found)
-            .scalar_subquery()
-        )
-
-    def _post_count(self, parent_column: str, parent_id: ColumnElement[int]) -> Any:
-        found = posts_table.alias()
-        visible = adapted(visible_posts(self.viewer), found)
-        if parent_column == "author_id":
-            counted = (
-                sa.select(sa.func.count())
-                .select_from(found)
-                .where(found.c.author_id == parent_id, visible)
-            )
-            return counted.correlate_except(found).scalar_subquery()
-        links = post_tags_table.alias()
+    def _count(self, relation: Relation, key: ColumnElement[int]) -> Any:
+        rows = relation.correlated(self.viewer, key)
         counted = (
             sa.select(sa.func.count())
-            .select_from(links.join(found, found.c.id == links.c.post_id))
-            .where(links.c.tag_id == parent_id, visible)
+            .select_from(rows.source)
+            .where(*rows.conditions)
+            .correlate_except(*rows.own_tables)
         )
-        return counted.correlate_except(found, links).scalar_subquery()
+        return counted.scalar_subquery()
 
     def _lookup(self, selection: Selection) -> ColumnElement[str]:
         """`post(id:|slug:)`, `author(username:)`, `tag(slug:)`: one visible row or null."""

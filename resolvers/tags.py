@@ -1,5 +1,6 @@
-"""Reading tags: the list, lookups, the tags of posts and the post counts of tags. Every
-list, count and lookup shows a tag only while a post the viewer may see carries it."""
+"""Reading tags: the list and lookups (the tags of posts and the post counts of tags are
+relations: resolvers/relations.py). Every list, count and lookup shows a tag only while a post
+the viewer may see carries it."""
 
 from functools import lru_cache
 from typing import Any
@@ -11,7 +12,6 @@ from sqlalchemy.sql import ColumnElement, Select
 from models.database import Database, fetch_all
 from models.tables import post_tags_table, posts_table, tags_table
 from resolvers.arguments import require_fits
-from resolvers.keys import key_in
 from resolvers.pagination import (
     Page,
     PageRequest,
@@ -27,7 +27,6 @@ TAGS = tags_table.c
 POST_TAGS = post_tags_table.c
 POSTS = posts_table.c
 POST_TAGS_TABLE = post_tags_table
-POST_TAG_JOIN = POST_TAGS_TABLE.join(tags_table, TAGS.id == POST_TAGS.tag_id)
 POST_TAG_POSTS = POST_TAGS_TABLE.join(posts_table, POSTS.id == POST_TAGS.post_id)
 
 TAG_COLUMNS = (TAGS.id, TAGS.name, TAGS.slug)
@@ -80,30 +79,3 @@ async def tag_by_slug(database: Database, *, viewer: Viewer, slug: str) -> Row[A
     require_fits(slug, TAGS.slug, argument="slug")
     rows = await fetch_all(database, _by_slug_statement(viewer), {"slug": slug})
     return rows[0] if rows else None
-
-
-@lru_cache(maxsize=64)
-def tags_by_ids_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return sa.select(*TAG_COLUMNS).where(
-        key_in(TAGS.id, as_array=as_array), carried_by_visible_posts(viewer)
-    )
-
-
-@lru_cache(maxsize=64)
-def tags_of_posts_statement(as_array: bool) -> Select[Any]:
-    return (
-        sa.select(POST_TAGS.post_id, *TAG_COLUMNS)
-        .select_from(POST_TAG_JOIN)
-        .where(key_in(POST_TAGS.post_id, as_array=as_array))
-        .order_by(POST_TAGS.post_id, TAGS.name)
-    )
-
-
-@lru_cache(maxsize=64)
-def post_counts_statement(viewer: Viewer, as_array: bool) -> Select[Any]:
-    return (
-        sa.select(POST_TAGS.tag_id, sa.func.count())
-        .select_from(POST_TAG_POSTS)
-        .where(key_in(POST_TAGS.tag_id, as_array=as_array), visible_posts(viewer))
-        .group_by(POST_TAGS.tag_id)
-    )
