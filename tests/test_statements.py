@@ -67,7 +67,7 @@ async def test_compiled_nested_read_is_one_statement(
     await _seed(database, posts=50)
     statements = StatementLog()
 
-    # Without the response cache an anonymous POST records no cache tags: compiled.
+    # The response cache off, so that every request reaches the planner.
     async with client_of(
         settings, log=statements, compiled_reads=True, response_cache=False
     ) as client:
